@@ -1,0 +1,77 @@
+# aTES — every developer entry point. Tools are pinned in tools/go.mod and run with
+# `go tool -modfile=tools/go.mod`, so nothing needs installing globally.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO        ?= go
+TOOL      := $(GO) tool -modfile=$(CURDIR)/tools/go.mod
+TOOLBIN   := $(CURDIR)/.cache/toolbin
+# Versions of the Go modules the vendored third-party protos are copied from.
+GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
+PROTOVALIDATE   := github.com/bufbuild/protovalidate@v1.2.2
+PROTO_VENDOR    := proto/third_party
+
+.PHONY: all run test gen protodeps tools lint gen-check vet unit bench build clean mailpit
+
+all: build
+
+## run: migrate the database and start every service in one process (local PostgreSQL + RabbitMQ)
+run:
+	$(GO) run ./cmd/ates migrate
+	$(GO) run ./cmd/ates all
+
+## test: every check CI runs: lint, stale generated code, vet, race tests
+test: lint gen-check vet unit
+
+build:
+	$(GO) build -o bin/ates ./cmd/ates
+
+## tools: build the pinned generators into .cache/toolbin (protoc plugins must be on PATH)
+tools:
+	@mkdir -p $(TOOLBIN)
+	cd tools && $(GO) build -o $(TOOLBIN)/ \
+	  github.com/bufbuild/buf/cmd/buf \
+	  google.golang.org/protobuf/cmd/protoc-gen-go \
+	  google.golang.org/grpc/cmd/protoc-gen-go-grpc \
+	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
+	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2 \
+	  github.com/sqlc-dev/sqlc/cmd/sqlc \
+	  github.com/pressly/goose/v3/cmd/goose
+
+## protodeps: copy the third-party protos we import from Go modules in the module cache
+protodeps:
+	@gw=$$($(GO) mod download -json $(GATEWAY_V1) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	pv=$$($(GO) mod download -json $(PROTOVALIDATE) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	rm -rf $(PROTO_VENDOR); mkdir -p $(PROTO_VENDOR)/google/api $(PROTO_VENDOR)/buf/validate; \
+	install -m 0644 $$gw/third_party/googleapis/google/api/annotations.proto $$gw/third_party/googleapis/google/api/http.proto $(PROTO_VENDOR)/google/api/; \
+	install -m 0644 $$pv/proto/protovalidate/buf/validate/validate.proto $(PROTO_VENDOR)/buf/validate/
+
+## gen: regenerate gen/ (protobuf, gRPC, gateway, OpenAPI) and the sqlc packages
+gen: tools protodeps
+	rm -rf gen
+	PATH=$(TOOLBIN):$$PATH buf generate
+	$(TOOLBIN)/sqlc generate
+
+lint: tools protodeps
+	$(TOOLBIN)/buf lint
+	$(TOOLBIN)/sqlc vet
+
+## gen-check: fail if the committed generated code differs from a fresh `make gen`
+gen-check: gen
+	@if [ -n "$$(git status --porcelain -- gen proto services sql)" ]; then \
+	  git status --porcelain -- gen proto services sql; \
+	  git --no-pager diff --stat -- gen proto services sql; \
+	  echo "generated code is stale: run 'make gen' and commit the result" >&2; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -race -count=1 ./...
+
+## bench: the benchmarks that carry the speed goals
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin .cache
