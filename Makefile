@@ -17,14 +17,14 @@ all: build
 
 ## run: migrate the database and start every service in one process (local PostgreSQL + RabbitMQ)
 run:
-	$(GO) run ./cmd/ates migrate
-	$(GO) run ./cmd/ates all
+	$(GO) run ./services/cmd/ates migrate
+	$(GO) run ./services/cmd/ates all
 
 ## test: every check CI runs: lint, stale generated code, vet, race tests
 test: lint gen-check vet unit
 
 build:
-	$(GO) build -o bin/ates ./cmd/ates
+	$(GO) build -o bin/ates ./services/cmd/ates
 
 ## tools: build the pinned generators into .cache/toolbin (protoc plugins must be on PATH)
 tools:

@@ -1,9 +1,8 @@
 -- name: UserInsert :one
 INSERT INTO users (id, name, email, role, photo_hash_mac)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, name, email, role, created_at;
+RETURNING *;
 
 -- name: UserGetByPhotoHashMAC :one
-SELECT id, name, email, role, created_at
-FROM users
+SELECT * FROM users
 WHERE photo_hash_mac = $1 AND active;

@@ -25,30 +25,33 @@ func (q *Queries) TokenDeleteExpired(ctx context.Context, expiresAt time.Time) (
 }
 
 const tokenGetUser = `-- name: TokenGetUser :one
-SELECT u.id, u.name, u.email, u.role, u.created_at
+SELECT u.id, u.name, u.email, u.role, u.photo_hash_mac, u.active, u.created_at
 FROM tokens t
 JOIN users u ON u.id = t.user_id
-WHERE t.token_hash = $1 AND t.expires_at > now() AND u.active
+WHERE t.token_hash = $1 AND t.expires_at > $2 AND u.active
 `
 
-type TokenGetUserRow struct {
-	ID        uuid.UUID
-	Name      string
-	Email     string
-	Role      string
-	CreatedAt time.Time
+type TokenGetUserParams struct {
+	TokenHash []byte
+	ExpiresAt time.Time
 }
 
-// The user behind an unexpired token of an active user.
-func (q *Queries) TokenGetUser(ctx context.Context, tokenHash []byte) (TokenGetUserRow, error) {
-	row := q.db.QueryRow(ctx, tokenGetUser, tokenHash)
+type TokenGetUserRow struct {
+	User User
+}
+
+// The active user behind a token that has not expired at $2.
+func (q *Queries) TokenGetUser(ctx context.Context, arg TokenGetUserParams) (TokenGetUserRow, error) {
+	row := q.db.QueryRow(ctx, tokenGetUser, arg.TokenHash, arg.ExpiresAt)
 	var i TokenGetUserRow
 	err := row.Scan(
-		&i.ID,
-		&i.Name,
-		&i.Email,
-		&i.Role,
-		&i.CreatedAt,
+		&i.User.ID,
+		&i.User.Name,
+		&i.User.Email,
+		&i.User.Role,
+		&i.User.PhotoHashMac,
+		&i.User.Active,
+		&i.User.CreatedAt,
 	)
 	return i, err
 }

@@ -7,33 +7,25 @@ package authdb
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
 
 const userGetByPhotoHashMAC = `-- name: UserGetByPhotoHashMAC :one
-SELECT id, name, email, role, created_at
-FROM users
+SELECT id, name, email, role, photo_hash_mac, active, created_at FROM users
 WHERE photo_hash_mac = $1 AND active
 `
 
-type UserGetByPhotoHashMACRow struct {
-	ID        uuid.UUID
-	Name      string
-	Email     string
-	Role      string
-	CreatedAt time.Time
-}
-
-func (q *Queries) UserGetByPhotoHashMAC(ctx context.Context, photoHashMac []byte) (UserGetByPhotoHashMACRow, error) {
+func (q *Queries) UserGetByPhotoHashMAC(ctx context.Context, photoHashMac []byte) (User, error) {
 	row := q.db.QueryRow(ctx, userGetByPhotoHashMAC, photoHashMac)
-	var i UserGetByPhotoHashMACRow
+	var i User
 	err := row.Scan(
 		&i.ID,
 		&i.Name,
 		&i.Email,
 		&i.Role,
+		&i.PhotoHashMac,
+		&i.Active,
 		&i.CreatedAt,
 	)
 	return i, err
@@ -42,7 +34,7 @@ func (q *Queries) UserGetByPhotoHashMAC(ctx context.Context, photoHashMac []byte
 const userInsert = `-- name: UserInsert :one
 INSERT INTO users (id, name, email, role, photo_hash_mac)
 VALUES ($1, $2, $3, $4, $5)
-RETURNING id, name, email, role, created_at
+RETURNING id, name, email, role, photo_hash_mac, active, created_at
 `
 
 type UserInsertParams struct {
@@ -53,15 +45,7 @@ type UserInsertParams struct {
 	PhotoHashMac []byte
 }
 
-type UserInsertRow struct {
-	ID        uuid.UUID
-	Name      string
-	Email     string
-	Role      string
-	CreatedAt time.Time
-}
-
-func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (UserInsertRow, error) {
+func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, error) {
 	row := q.db.QueryRow(ctx, userInsert,
 		arg.ID,
 		arg.Name,
@@ -69,12 +53,14 @@ func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (UserIns
 		arg.Role,
 		arg.PhotoHashMac,
 	)
-	var i UserInsertRow
+	var i User
 	err := row.Scan(
 		&i.ID,
 		&i.Name,
 		&i.Email,
 		&i.Role,
+		&i.PhotoHashMac,
+		&i.Active,
 		&i.CreatedAt,
 	)
 	return i, err

@@ -1,0 +1,96 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/auth/internal/authdb"
+	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/internal/server"
+)
+
+// Server implements authv1.AuthServiceServer.
+type Server struct {
+	authv1.UnimplementedAuthServiceServer
+	store    *Store
+	tokenTTL time.Duration
+	log      *slog.Logger
+}
+
+// Register creates a user; only an admin may create anything but a worker.
+func (s *Server) Register(ctx context.Context, req *authv1.RegisterRequest) (*authv1.RegisterResponse, error) {
+	if req.GetRole() != authv1.Role_ROLE_WORKER {
+		if _, err := authn.Require(ctx, authv1.Role_ROLE_ADMIN); err != nil {
+			return nil, status.Errorf(codes.PermissionDenied, "only an admin may register a %s", authn.RoleName(req.GetRole()))
+		}
+	}
+	u, err := s.store.CreateUser(ctx, NewUser{
+		Name:      req.GetName(),
+		Email:     req.GetEmail(),
+		PhotoHash: req.GetPhotoHash(),
+		Role:      req.GetRole(),
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	s.log.InfoContext(ctx, "user registered", "user_id", u.ID, "role", u.Role)
+	return &authv1.RegisterResponse{User: toProto(u)}, nil
+}
+
+// Login exchanges a photo hash for a new token.
+func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.LoginResponse, error) {
+	u, token, expires, err := s.store.Login(ctx, req.GetPhotoHash(), s.tokenTTL)
+	if errors.Is(err, pgutil.ErrNotFound) {
+		return nil, status.Error(codes.Unauthenticated, "unknown photo_hash")
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &authv1.LoginResponse{Token: token, ExpiresAt: timestamppb.New(expires), User: toProto(u)}, nil
+}
+
+// Authenticate resolves the given token, or the call's own bearer token.
+func (s *Server) Authenticate(ctx context.Context, req *authv1.AuthenticateRequest) (*authv1.AuthenticateResponse, error) {
+	token := req.GetToken()
+	if token == "" {
+		var err error
+		if token, err = authn.BearerToken(ctx); err != nil {
+			return nil, status.Error(codes.Unauthenticated, "token: give a token, or call with \"authorization: Bearer <token>\"")
+		}
+	}
+	u, err := s.store.UserByToken(ctx, token)
+	if errors.Is(err, pgutil.ErrNotFound) {
+		return nil, status.Error(codes.Unauthenticated, "invalid or expired token")
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &authv1.AuthenticateResponse{User: toProto(u)}, nil
+}
+
+// toStatus is the one translation of store errors into gRPC statuses.
+func (s *Server) toStatus(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, ErrEmailTaken), errors.Is(err, ErrPhotoHashTaken):
+		return status.Error(codes.AlreadyExists, err.Error())
+	}
+	return server.Status(ctx, s.log, err)
+}
+
+func toProto(u authdb.User) *authv1.User {
+	return &authv1.User{
+		Id:        u.ID.String(),
+		Name:      u.Name,
+		Email:     u.Email,
+		Role:      authn.ParseRole(u.Role),
+		CreatedAt: timestamppb.New(u.CreatedAt),
+	}
+}

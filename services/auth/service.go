@@ -1,0 +1,104 @@
+// Package auth is the auth service: it registers users, logs them in with their photo
+// hash and answers every other service's Authenticate calls.
+package auth
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+
+	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/internal/server"
+)
+
+// New builds the auth service's servers on pool, listening where listen says.
+func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.Logger) (*server.Server, *Store, error) {
+	store := NewStore(pool, []byte(cfg.Auth.HMACKey))
+	impl := &Server{store: store, tokenTTL: cfg.Auth.TokenTTL, log: log}
+	srv, err := server.New(server.Options{
+		Name:     "auth",
+		GRPCAddr: listen.GRPC,
+		HTTPAddr: listen.HTTP,
+		Logger:   log,
+		// Every auth call works without a token; Register looks at the caller if there is one.
+		Interceptors: []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(store, authn.Optional(
+			authv1.AuthService_Register_FullMethodName,
+			authv1.AuthService_Login_FullMethodName,
+			authv1.AuthService_Authenticate_FullMethodName,
+		))},
+		Register: func(g *grpc.Server) { authv1.RegisterAuthServiceServer(g, impl) },
+		Gateways: []server.GatewayFunc{authv1.RegisterAuthServiceHandlerFromEndpoint},
+		Ready:    map[string]server.Check{"postgres": pool.Ping},
+
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, store, nil
+}
+
+// Run serves auth until ctx ends.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	log = log.With("service", "auth")
+	pool, err := pgutil.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	defer pool.Close()
+	srv, store, err := New(cfg, cfg.AuthListen, pool, log)
+	if err != nil {
+		return err
+	}
+	go sweepTokens(ctx, store, log)
+	return srv.Serve(ctx)
+}
+
+// sweepTokens deletes expired tokens every hour; they are refused anyway, this only
+// keeps the table small.
+func sweepTokens(ctx context.Context, store *Store, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := store.DeleteExpiredTokens(ctx); err != nil {
+				log.Warn("sweep expired tokens", "err", err)
+			} else if n > 0 {
+				log.Info("expired tokens deleted", "count", n)
+			}
+		}
+	}
+}
+
+// CreateAdmin registers an admin without a token: the operator's way to the first admin.
+func CreateAdmin(ctx context.Context, cfg config.Config, name, email, photoHash string) (string, error) {
+	// The same field rules as Register, though no RPC is involved.
+	if err := protovalidate.Validate(&authv1.RegisterRequest{
+		Name: name, Email: email, PhotoHash: photoHash, Role: authv1.Role_ROLE_ADMIN,
+	}); err != nil {
+		return "", err
+	}
+	pool, err := pgutil.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return "", err
+	}
+	defer pool.Close()
+	u, err := NewStore(pool, []byte(cfg.Auth.HMACKey)).CreateUser(ctx, NewUser{
+		Name: name, Email: email, PhotoHash: photoHash, Role: authv1.Role_ROLE_ADMIN,
+	})
+	if err != nil {
+		return "", fmt.Errorf("create admin: %w", err)
+	}
+	return u.ID.String(), nil
+}

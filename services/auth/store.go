@@ -1,0 +1,132 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/auth/internal/authdb"
+	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/pgutil"
+)
+
+// Errors the store answers with, beyond pgutil's.
+var (
+	ErrEmailTaken     = errors.New("email is already registered")
+	ErrPhotoHashTaken = errors.New("photo_hash is already registered")
+)
+
+// Store keeps users and tokens. Photo hashes are stored only as HMAC-SHA-256 under the
+// server key, tokens only as SHA-256 (they are random, so no key is needed).
+type Store struct {
+	q   *authdb.Queries
+	key []byte
+	now func() time.Time
+}
+
+// NewStore returns a store on pool keyed with hmacKey.
+func NewStore(pool *pgxpool.Pool, hmacKey []byte) *Store {
+	return &Store{q: authdb.New(pool), key: hmacKey, now: time.Now}
+}
+
+// NewUser is what registration stores.
+type NewUser struct {
+	Name, Email, PhotoHash string
+	Role                   authv1.Role
+}
+
+// CreateUser stores a new user.
+func (s *Store) CreateUser(ctx context.Context, nu NewUser) (authdb.User, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return authdb.User{}, fmt.Errorf("new user id: %w", err)
+	}
+	u, err := s.q.UserInsert(ctx, authdb.UserInsertParams{
+		ID:           id,
+		Name:         nu.Name,
+		Email:        nu.Email,
+		Role:         authn.RoleName(nu.Role),
+		PhotoHashMac: s.photoMAC(nu.PhotoHash),
+	})
+	switch pgutil.ConstraintOf(err, "23505") {
+	case "":
+	case "users_email_key":
+		return authdb.User{}, ErrEmailTaken
+	case "users_photo_hash_mac_key":
+		return authdb.User{}, ErrPhotoHashTaken
+	default:
+		return authdb.User{}, pgutil.Translate(err)
+	}
+	if err != nil {
+		return authdb.User{}, fmt.Errorf("insert user: %w", err)
+	}
+	return u, nil
+}
+
+// Login finds the user with photoHash and issues a token valid for ttl.
+func (s *Store) Login(ctx context.Context, photoHash string, ttl time.Duration) (authdb.User, string, time.Time, error) {
+	u, err := s.q.UserGetByPhotoHashMAC(ctx, s.photoMAC(photoHash))
+	if err != nil {
+		return authdb.User{}, "", time.Time{}, fmt.Errorf("find user by photo hash: %w", pgutil.Translate(err))
+	}
+	raw := make([]byte, 32) // 256 bits
+	if _, err := rand.Read(raw); err != nil {
+		return authdb.User{}, "", time.Time{}, fmt.Errorf("make token: %w", err)
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	expires := s.now().Add(ttl).UTC().Truncate(time.Microsecond)
+	if err := s.q.TokenInsert(ctx, authdb.TokenInsertParams{TokenHash: tokenHash(token), UserID: u.ID, ExpiresAt: expires}); err != nil {
+		return authdb.User{}, "", time.Time{}, fmt.Errorf("insert token: %w", err)
+	}
+	return u, token, expires, nil
+}
+
+// UserByToken returns the active user behind an unexpired token, or pgutil.ErrNotFound.
+func (s *Store) UserByToken(ctx context.Context, token string) (authdb.User, error) {
+	row, err := s.q.TokenGetUser(ctx, authdb.TokenGetUserParams{TokenHash: tokenHash(token), ExpiresAt: s.now()})
+	if err != nil {
+		return authdb.User{}, fmt.Errorf("find token: %w", pgutil.Translate(err))
+	}
+	return row.User, nil
+}
+
+// DeleteExpiredTokens removes tokens that expired before now.
+func (s *Store) DeleteExpiredTokens(ctx context.Context) (int64, error) {
+	n, err := s.q.TokenDeleteExpired(ctx, s.now())
+	if err != nil {
+		return 0, fmt.Errorf("delete expired tokens: %w", err)
+	}
+	return n, nil
+}
+
+// Authenticate implements authn.Authenticator from the store, for auth's own calls.
+func (s *Store) Authenticate(ctx context.Context, token string) (authn.User, error) {
+	u, err := s.UserByToken(ctx, token)
+	if errors.Is(err, pgutil.ErrNotFound) {
+		return authn.User{}, authn.ErrUnauthenticated
+	}
+	if err != nil {
+		return authn.User{}, err
+	}
+	return authn.User{ID: u.ID, Name: u.Name, Email: u.Email, Role: authn.ParseRole(u.Role)}, nil
+}
+
+func (s *Store) photoMAC(photoHash string) []byte {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(photoHash))
+	return m.Sum(nil)
+}
+
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}

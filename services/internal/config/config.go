@@ -1,0 +1,152 @@
+// Package config reads aTES settings from ATES_* environment variables, once, into one
+// struct. Every setting has a default that runs the all-in-one process against local
+// PostgreSQL, RabbitMQ and Mailpit.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Listen holds the addresses one service listens on.
+type Listen struct {
+	// GRPC is the gRPC listen address; empty for services without a gRPC API.
+	GRPC string `env:"GRPC_ADDR"`
+	// HTTP serves REST (where there is an API), /healthz, /readyz and /metrics.
+	HTTP string `env:"HTTP_ADDR"`
+}
+
+// Auth holds the auth service's secrets and token policy.
+type Auth struct {
+	// HMACKey keys the HMAC-SHA-256 under which photo hashes are stored.
+	HMACKey string `env:"ATES_AUTH_HMAC_KEY" envDefault:"dev-only-change-me"`
+	// TokenTTL is how long a login token stays valid.
+	TokenTTL time.Duration `env:"ATES_AUTH_TOKEN_TTL" envDefault:"24h"`
+}
+
+// AuthClient is how the other services reach auth.
+type AuthClient struct {
+	// Addr is auth's gRPC address.
+	Addr string `env:"ATES_AUTH_ADDR" envDefault:"127.0.0.1:50051"`
+	// CacheTTL is how long a positive Authenticate answer is reused; 0 disables the cache.
+	CacheTTL time.Duration `env:"ATES_AUTH_CACHE_TTL" envDefault:"5s"`
+}
+
+// SMTP is the mail server mailsender sends through.
+type SMTP struct {
+	// Addr is host:port of the SMTP server.
+	Addr string `env:"ATES_SMTP_ADDR" envDefault:"127.0.0.1:1025"`
+	// Username and Password authenticate to the server; empty means no auth.
+	Username string `env:"ATES_SMTP_USERNAME"`
+	Password string `env:"ATES_SMTP_PASSWORD"`
+	// TLS is "none", "starttls" (when offered), "starttls-required" or "tls".
+	TLS string `env:"ATES_SMTP_TLS" envDefault:"none"`
+	// From is the sender address of every mail.
+	From string `env:"ATES_SMTP_FROM" envDefault:"aTES <noreply@ates.local>"`
+}
+
+// Config is every setting of the ates binary.
+type Config struct {
+	// DatabaseURL is the PostgreSQL connection string.
+	DatabaseURL string `env:"ATES_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/ates?sslmode=disable"`
+	// AMQPURL is the RabbitMQ connection string.
+	AMQPURL string `env:"ATES_AMQP_URL" envDefault:"amqp://guest:guest@127.0.0.1:5672/"`
+	// Exchange is the durable topic exchange every event goes through.
+	Exchange string `env:"ATES_AMQP_EXCHANGE" envDefault:"ates.events"`
+	// BusinessTZName is the IANA time zone whose calendar dates are business days.
+	BusinessTZName string `env:"ATES_BUSINESS_TZ" envDefault:"UTC"`
+	// BusinessTZ is BusinessTZName loaded.
+	BusinessTZ *time.Location `env:"-"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel slog.Level `env:"ATES_LOG_LEVEL" envDefault:"info"`
+	// LogFormat is text or json.
+	LogFormat string `env:"ATES_LOG_FORMAT" envDefault:"text"`
+	// ShutdownTimeout bounds the graceful stop of servers and consumers.
+	ShutdownTimeout time.Duration `env:"ATES_SHUTDOWN_TIMEOUT" envDefault:"10s"`
+	// EventTimeout bounds the database transaction that applies one event.
+	EventTimeout time.Duration `env:"ATES_EVENT_TIMEOUT" envDefault:"10s"`
+	// CloseDaySchedule is the cron spec (in the business time zone) of the daily close.
+	CloseDaySchedule string `env:"ATES_CLOSE_DAY_SCHEDULE" envDefault:"5 0 * * *"`
+
+	Auth       Auth
+	AuthClient AuthClient
+	SMTP       SMTP
+
+	AuthListen            Listen `envPrefix:"ATES_AUTH_"`
+	TasksListen           Listen `envPrefix:"ATES_TASKS_"`
+	AccountingListen      Listen `envPrefix:"ATES_ACCOUNTING_"`
+	AnalyticsListen       Listen `envPrefix:"ATES_ANALYTICS_"`
+	TaskhandlerListen     Listen `envPrefix:"ATES_TASKHANDLER_"`
+	DailyaccountingListen Listen `envPrefix:"ATES_DAILYACCOUNTING_"`
+	MailsenderListen      Listen `envPrefix:"ATES_MAILSENDER_"`
+}
+
+// defaults holds the listen addresses of SPEC.md, which env tags cannot express per prefix.
+func defaults() Config {
+	return Config{
+		AuthListen:            Listen{GRPC: ":50051", HTTP: ":8081"},
+		TasksListen:           Listen{GRPC: ":50052", HTTP: ":8082"},
+		AccountingListen:      Listen{GRPC: ":50053", HTTP: ":8083"},
+		AnalyticsListen:       Listen{GRPC: ":50054", HTTP: ":8084"},
+		TaskhandlerListen:     Listen{HTTP: ":8085"},
+		DailyaccountingListen: Listen{HTTP: ":8086"},
+		MailsenderListen:      Listen{HTTP: ":8087"},
+	}
+}
+
+// Load reads the environment over the defaults and checks the result.
+func Load() (Config, error) {
+	return parse(env.Options{})
+}
+
+// LoadFrom reads the given variables instead of the process environment (for tests).
+func LoadFrom(vars map[string]string) (Config, error) {
+	return parse(env.Options{Environment: vars})
+}
+
+func parse(opts env.Options) (Config, error) {
+	cfg := defaults()
+	if err := env.ParseWithOptions(&cfg, opts); err != nil {
+		return Config{}, fmt.Errorf("read configuration: %w", err)
+	}
+	loc, err := time.LoadLocation(cfg.BusinessTZName)
+	if err != nil {
+		return Config{}, fmt.Errorf("check configuration: ATES_BUSINESS_TZ: %w", err)
+	}
+	cfg.BusinessTZ = loc
+	if err := cfg.validate(); err != nil {
+		return Config{}, fmt.Errorf("check configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.Auth.TokenTTL <= 0 {
+		errs = append(errs, errors.New("ATES_AUTH_TOKEN_TTL must be positive"))
+	}
+	if len(c.Auth.HMACKey) < 16 {
+		errs = append(errs, errors.New("ATES_AUTH_HMAC_KEY must be at least 16 bytes"))
+	}
+	if c.AuthClient.CacheTTL < 0 {
+		errs = append(errs, errors.New("ATES_AUTH_CACHE_TTL must not be negative"))
+	}
+	if c.EventTimeout <= 0 {
+		errs = append(errs, errors.New("ATES_EVENT_TIMEOUT must be positive"))
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("ATES_LOG_FORMAT must be text or json, not %q", c.LogFormat))
+	}
+	switch c.SMTP.TLS {
+	case "none", "starttls", "starttls-required", "tls":
+	default:
+		errs = append(errs, fmt.Errorf("ATES_SMTP_TLS must be none, starttls, starttls-required or tls, not %q", c.SMTP.TLS))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,64 @@
+package config_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ates/ates/services/internal/config"
+)
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+
+	t.Run("defaults follow SPEC.md", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{})
+		require.NoError(t, err)
+		require.Equal(t, "postgres://postgres@127.0.0.1:5432/ates?sslmode=disable", cfg.DatabaseURL)
+		require.Equal(t, "amqp://guest:guest@127.0.0.1:5672/", cfg.AMQPURL)
+		require.Equal(t, "127.0.0.1:1025", cfg.SMTP.Addr)
+		require.Equal(t, "UTC", cfg.BusinessTZ.String())
+		require.Equal(t, config.Listen{GRPC: ":50052", HTTP: ":8082"}, cfg.TasksListen)
+		require.Equal(t, ":8087", cfg.MailsenderListen.HTTP)
+	})
+
+	t.Run("variables override defaults", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{
+			"ATES_BUSINESS_TZ":     "Europe/Berlin",
+			"ATES_AUTH_GRPC_ADDR":  "127.0.0.1:6000",
+			"ATES_AUTH_CACHE_TTL":  "0s",
+			"ATES_AUTH_TOKEN_TTL":  "1h",
+			"ATES_AUTH_HMAC_KEY":   "0123456789abcdef0123",
+			"ATES_LOG_FORMAT":      "json",
+			"ATES_TASKS_HTTP_ADDR": ":9999",
+		})
+		require.NoError(t, err)
+		require.Equal(t, "Europe/Berlin", cfg.BusinessTZ.String())
+		require.Equal(t, "127.0.0.1:6000", cfg.AuthListen.GRPC)
+		require.Equal(t, ":8081", cfg.AuthListen.HTTP)
+		require.Equal(t, ":9999", cfg.TasksListen.HTTP)
+		require.Zero(t, cfg.AuthClient.CacheTTL)
+		require.Equal(t, time.Hour, cfg.Auth.TokenTTL)
+	})
+
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		want string
+	}{
+		{"an unknown time zone is refused", map[string]string{"ATES_BUSINESS_TZ": "Mars/Olympus"}, "ATES_BUSINESS_TZ"},
+		{"a short HMAC key is refused", map[string]string{"ATES_AUTH_HMAC_KEY": "short"}, "ATES_AUTH_HMAC_KEY"},
+		{"a zero token lifetime is refused", map[string]string{"ATES_AUTH_TOKEN_TTL": "0s"}, "ATES_AUTH_TOKEN_TTL"},
+		{"an unknown log format is refused", map[string]string{"ATES_LOG_FORMAT": "xml"}, "ATES_LOG_FORMAT"},
+		{"an unknown SMTP TLS mode is refused", map[string]string{"ATES_SMTP_TLS": "maybe"}, "ATES_SMTP_TLS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.LoadFrom(tc.vars)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}

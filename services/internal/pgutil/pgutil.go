@@ -1,0 +1,106 @@
+// Package pgutil opens the PostgreSQL pool, applies the schema migrations and classifies
+// driver errors, so that every service does these the same way.
+package pgutil
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+
+	"github.com/ates/ates/sql/migrations"
+)
+
+// Connect opens a pool and checks that the database answers.
+func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("reach database %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+	}
+	return pool, nil
+}
+
+// Migrate applies every pending goose migration and logs what it did.
+func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	return migrate(ctx, db, log)
+}
+
+func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return fmt.Errorf("load migrations: %w", err)
+	}
+	results, err := provider.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("apply migrations: %w", err)
+	}
+	for _, r := range results {
+		log.Info("migration applied", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+	}
+	version, err := provider.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	log.Info("schema up to date", "version", version)
+	return nil
+}
+
+// ErrNotFound is what stores return for a missing row.
+var ErrNotFound = errors.New("not found")
+
+// ErrAlreadyExists is what stores return for a unique violation.
+var ErrAlreadyExists = errors.New("already exists")
+
+// Translate maps driver errors to ErrNotFound and ErrAlreadyExists (keeping the cause in
+// the chain) and returns other errors unchanged.
+func Translate(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	case IsUniqueViolation(err):
+		return fmt.Errorf("%w: %w", ErrAlreadyExists, err)
+	}
+	return err
+}
+
+// IsUniqueViolation reports whether err is SQLSTATE 23505.
+func IsUniqueViolation(err error) bool {
+	return ConstraintOf(err, "23505") != ""
+}
+
+// ConstraintOf returns the name of the constraint that err with the given SQLSTATE broke,
+// or "" when err is not such an error.
+func ConstraintOf(err error, sqlstate string) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == sqlstate {
+		if pgErr.ConstraintName == "" {
+			return "?"
+		}
+		return pgErr.ConstraintName
+	}
+	return ""
+}
+
+// InTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.
+func InTx(ctx context.Context, pool *pgxpool.Pool, fn func(pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, fn)
+}

@@ -1,0 +1,285 @@
+// Package server starts a service's gRPC server and its HTTP side (REST gateway,
+// /healthz, /readyz, /metrics) the same way for every aTES service, and stops them in
+// order when the context ends.
+//
+// The REST gateway dials the service's own gRPC endpoint, so REST calls pass the very
+// same interceptors (logging, metrics, panic recovery, authentication, validation).
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"buf.build/go/protovalidate"
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
+	protovalidatemw "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// GatewayFunc registers a service's REST handlers against its gRPC endpoint; the
+// generated Register<Service>HandlerFromEndpoint functions have this type.
+type GatewayFunc func(ctx context.Context, mux *runtime.ServeMux, endpoint string, opts []grpc.DialOption) error
+
+// Check is one readiness probe: nil when the dependency answers.
+type Check func(ctx context.Context) error
+
+// Options describes one service's servers.
+type Options struct {
+	// Name names the service in logs and metrics.
+	Name string
+	// GRPCAddr is the gRPC listen address; empty for services without an API.
+	GRPCAddr string
+	// HTTPAddr is the HTTP listen address.
+	HTTPAddr string
+	// Logger receives request and lifecycle logs.
+	Logger *slog.Logger
+	// Interceptors run after logging, metrics and panic recovery and before validation;
+	// authentication goes here.
+	Interceptors []grpc.UnaryServerInterceptor
+	// Register adds the service implementations to the gRPC server.
+	Register func(*grpc.Server)
+	// Gateways register the REST side of the services.
+	Gateways []GatewayFunc
+	// Ready lists the checks behind /readyz.
+	Ready map[string]Check
+	// ShutdownTimeout bounds the graceful stop.
+	ShutdownTimeout time.Duration
+}
+
+// Server is a service's bound listeners, ready to serve.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	grpc     *grpc.Server
+	health   *health.Server
+	grpcLis  net.Listener
+	httpLis  net.Listener
+	http     *http.Server
+	gwMux    *runtime.ServeMux
+	registry *prometheus.Registry
+}
+
+// New binds the listeners (so that the addresses are known before serving) and builds
+// the servers.
+func New(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	s := &Server{opts: opts, log: opts.Logger.With("service", opts.Name), registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	var err error
+	if opts.GRPCAddr != "" {
+		if err = s.buildGRPC(); err != nil {
+			return nil, err
+		}
+		if s.grpcLis, err = net.Listen("tcp", opts.GRPCAddr); err != nil {
+			return nil, fmt.Errorf("%s: listen gRPC on %s: %w", opts.Name, opts.GRPCAddr, err)
+		}
+	}
+	if s.httpLis, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("%s: listen HTTP on %s: %w", opts.Name, opts.HTTPAddr, err)
+	}
+	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+func (s *Server) buildGRPC() error {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return fmt.Errorf("build validator: %w", err)
+	}
+	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
+	s.registry.MustRegister(metrics)
+
+	chain := []grpc.UnaryServerInterceptor{
+		logging.UnaryServerInterceptor(interceptorLogger(s.log), logging.WithLogOnEvents(logging.FinishCall)),
+		metrics.UnaryServerInterceptor(),
+		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
+	}
+	chain = append(chain, s.opts.Interceptors...)
+	chain = append(chain, protovalidatemw.UnaryServerInterceptor(validator))
+
+	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain...))
+	if s.opts.Register != nil {
+		s.opts.Register(s.grpc)
+	}
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	metrics.InitializeMetrics(s.grpc)
+	return nil
+}
+
+// recovered turns a handler panic into Internal; the panic value goes to the log only.
+func (s *Server) recovered(ctx context.Context, p any) error {
+	s.log.ErrorContext(ctx, "panic in handler", "panic", p)
+	return status.Error(codes.Internal, "internal error")
+}
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr is the bound HTTP address.
+func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// Registry is where the service registers its own metrics.
+func (s *Server) Registry() *prometheus.Registry { return s.registry }
+
+// Serve serves until ctx ends, then stops gRPC gracefully and shuts HTTP down within
+// the shutdown timeout.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.grpc != nil {
+		if err := s.registerGateways(ctx); err != nil {
+			s.closeListeners()
+			return err
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	if s.grpc != nil {
+		g.Go(func() error {
+			s.log.Info("gRPC listening", "addr", s.GRPCAddr())
+			if err := s.grpc.Serve(s.grpcLis); err != nil {
+				return fmt.Errorf("%s: serve gRPC: %w", s.opts.Name, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		s.log.Info("HTTP listening", "addr", s.HTTPAddr())
+		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("%s: serve HTTP: %w", s.opts.Name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		s.stop()
+		return nil
+	})
+	return g.Wait()
+}
+
+func (s *Server) stop() {
+	s.log.Info("stopping")
+	if s.grpc != nil {
+		s.health.Shutdown()
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+			s.log.Debug("grpc stopped")
+		case <-time.After(s.opts.ShutdownTimeout):
+			s.log.Warn("gRPC graceful stop timed out; closing connections")
+			s.grpc.Stop()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.log.Warn("HTTP shutdown", "err", err)
+	}
+	s.log.Info("stopped")
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range []net.Listener{s.grpcLis, s.httpLis} {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+}
+
+// registerGateways points the REST handlers at our own gRPC listener.
+func (s *Server) registerGateways(ctx context.Context) error {
+	endpoint := dialable(s.GRPCAddr())
+	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	for _, register := range s.opts.Gateways {
+		if err := register(ctx, s.gwMux, endpoint, dial); err != nil {
+			return fmt.Errorf("%s: register REST gateway: %w", s.opts.Name, err)
+		}
+	}
+	return nil
+}
+
+// dialable turns a wildcard listen address into one a local client can dial.
+func dialable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	if s.grpc != nil {
+		s.gwMux = runtime.NewServeMux(
+			runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
+				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
+			}),
+		)
+		mux.Handle("/v1/", s.gwMux)
+	}
+	return mux
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	failed := false
+	body := ""
+	for name, check := range s.opts.Ready {
+		if err := check(ctx); err != nil {
+			failed = true
+			body += fmt.Sprintf("%s: %v\n", name, err)
+			s.log.Warn("not ready", "check", name, "err", err)
+			continue
+		}
+		body += name + ": ok\n"
+	}
+	if failed {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_, _ = w.Write([]byte(body))
+}
+
+// interceptorLogger adapts slog to the middleware's logger.
+func interceptorLogger(l *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
+		l.Log(ctx, slog.Level(lvl), msg, fields...)
+	})
+}

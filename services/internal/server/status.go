@@ -1,0 +1,31 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/ates/ates/services/internal/pgutil"
+)
+
+// Status is the shared tail of every service's toStatus: errors that are already gRPC
+// statuses pass through, context and store errors map to their codes, and anything else
+// becomes Internal with a generic message while the cause goes to the log.
+func Status(ctx context.Context, log *slog.Logger, err error) error {
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, pgutil.ErrNotFound):
+		return status.Error(codes.NotFound, "not found")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "call canceled")
+	}
+	log.ErrorContext(ctx, "call failed", "err", err)
+	return status.Error(codes.Internal, "internal error")
+}
