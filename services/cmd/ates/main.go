@@ -37,7 +37,7 @@ services (each serves until SIGINT or SIGTERM):
   %s
 
 operator commands:
-  migrate          apply pending database migrations and exit
+  migrate          create the database if needed, apply pending migrations, exit
   admin create     create an admin without a token: --name N --email E --photo-hash H
   healthcheck URL  exit 0 if URL answers HTTP 200 (container health checks)
 
@@ -113,6 +113,13 @@ func runAll(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 }
 
 func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	created, err := pgutil.EnsureDatabase(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	if created {
+		log.Info("database created")
+	}
 	pool, err := pgutil.Connect(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err

@@ -44,7 +44,7 @@ type Check func(ctx context.Context) error
 
 // Options describes one service's servers.
 type Options struct {
-	// Name names the service in logs and metrics.
+	// Name names the service in errors; the Logger is expected to carry it already.
 	Name string
 	// GRPCAddr is the gRPC listen address; empty for services without an API.
 	GRPCAddr string
@@ -87,7 +87,7 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger.With("service", opts.Name), registry: prometheus.NewRegistry()}
+	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	var err error

@@ -1,0 +1,222 @@
+package ates_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/stretchr/testify/require"
+)
+
+// atesService is one aTES service in compose.yaml with the ports SPEC.md gives it.
+type atesService struct {
+	name     string
+	grpcPort uint32 // 0: the service has no gRPC server
+	httpPort uint32
+	api      bool // authenticates every call through auth
+}
+
+// atesServices is SPEC.md's "REST paths and default ports" table.
+var atesServices = []atesService{
+	{name: "auth", grpcPort: 50051, httpPort: 8081},
+	{name: "tasks", grpcPort: 50052, httpPort: 8082, api: true},
+	{name: "accounting", grpcPort: 50053, httpPort: 8083, api: true},
+	{name: "analytics", grpcPort: 50054, httpPort: 8084, api: true},
+	{name: "taskhandler", httpPort: 8085},
+	{name: "dailyaccounting", httpPort: 8086},
+	{name: "mailsender", httpPort: 8087},
+}
+
+// loadCompose loads and validates compose.yaml offline, interpolating from env
+// only (never the caller's environment), the way `docker compose config` would.
+func loadCompose(t *testing.T, env ...string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{"compose.yaml"},
+		cli.WithName("ates-test"),
+		cli.WithWorkingDirectory("."),
+		cli.WithEnv(env),
+	)
+	require.NoError(t, err)
+	project, err := opts.LoadProject(context.Background())
+	require.NoError(t, err, "compose.yaml does not load")
+	return project
+}
+
+func TestComposeHasEveryService(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+
+	want := []string{"postgres", "rabbitmq", "mailpit", "migrate"}
+	for _, s := range atesServices {
+		want = append(want, s.name)
+	}
+	require.ElementsMatch(t, want, project.ServiceNames())
+}
+
+func TestComposeAtesServices(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+	migrate, err := project.GetService("migrate")
+	require.NoError(t, err)
+
+	for _, s := range atesServices {
+		t.Run(s.name+" runs the shared image with its own subcommand", func(t *testing.T) {
+			t.Parallel()
+			svc, err := project.GetService(s.name)
+			require.NoError(t, err)
+			require.Equal(t, migrate.Image, svc.Image)
+			require.NotNil(t, svc.Build)
+			require.Equal(t, migrate.Build.Context, svc.Build.Context)
+			require.Equal(t, types.ShellCommand{s.name}, svc.Command)
+		})
+
+		t.Run(s.name+" reports ready through its HTTP port", func(t *testing.T) {
+			t.Parallel()
+			svc, err := project.GetService(s.name)
+			require.NoError(t, err)
+			require.NotNil(t, svc.HealthCheck)
+			require.False(t, svc.HealthCheck.Disable)
+			url := fmt.Sprintf("http://127.0.0.1:%d/readyz", s.httpPort)
+			require.Equal(t, types.HealthCheckTest{"CMD", "/ates", "healthcheck", url}, svc.HealthCheck.Test)
+		})
+
+		t.Run(s.name+" starts after the migration and the infrastructure", func(t *testing.T) {
+			t.Parallel()
+			svc, err := project.GetService(s.name)
+			require.NoError(t, err)
+			wantCondition := map[string]string{
+				"migrate":  types.ServiceConditionCompletedSuccessfully,
+				"postgres": types.ServiceConditionHealthy,
+				"rabbitmq": types.ServiceConditionHealthy,
+			}
+			if s.api {
+				wantCondition["auth"] = types.ServiceConditionHealthy
+			}
+			for dep, cond := range wantCondition {
+				require.Contains(t, svc.DependsOn, dep)
+				require.Equal(t, cond, svc.DependsOn[dep].Condition, "depends_on %s", dep)
+			}
+		})
+
+		t.Run(s.name+" reaches the other containers by service name", func(t *testing.T) {
+			t.Parallel()
+			svc, err := project.GetService(s.name)
+			require.NoError(t, err)
+			env := svc.Environment
+			require.Contains(t, *env["ATES_DATABASE_URL"], "@postgres:5432/")
+			require.Contains(t, *env["ATES_AMQP_URL"], "@rabbitmq:5672/")
+			require.Equal(t, "mailpit:1025", *env["ATES_SMTP_ADDR"])
+			require.Equal(t, "auth:50051", *env["ATES_AUTH_ADDR"])
+		})
+	}
+}
+
+func TestComposePublishesSpecPorts(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+
+	tests := []struct {
+		name    string
+		service string
+		ports   []uint32
+	}{
+		{name: "RabbitMQ publishes AMQP and the management UI", service: "rabbitmq", ports: []uint32{5672, 15672}},
+		{name: "Mailpit publishes SMTP and its web UI", service: "mailpit", ports: []uint32{1025, 8025}},
+	}
+	for _, s := range atesServices {
+		ports := []uint32{s.httpPort}
+		if s.grpcPort != 0 {
+			ports = append(ports, s.grpcPort)
+		}
+		tests = append(tests, struct {
+			name    string
+			service string
+			ports   []uint32
+		}{name: s.name + " publishes the ports in SPEC.md", service: s.name, ports: ports})
+	}
+
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			svc, err := project.GetService(tt.service)
+			require.NoError(t, err)
+			var got []uint32
+			for _, p := range svc.Ports {
+				require.Equal(t, fmt.Sprint(p.Target), p.Published, "%s publishes container port %d elsewhere", tt.service, p.Target)
+				got = append(got, p.Target)
+			}
+			require.ElementsMatch(t, tt.ports, got)
+		})
+	}
+}
+
+func TestComposeInfrastructure(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t)
+
+	tests := []struct {
+		name  string
+		check func(t *testing.T)
+	}{
+		{name: "PostgreSQL keeps its data in a named volume and reports health", check: func(t *testing.T) {
+			svc, err := project.GetService("postgres")
+			require.NoError(t, err)
+			require.NotNil(t, svc.HealthCheck)
+			require.Equal(t, "pg_isready", svc.HealthCheck.Test[1])
+			require.Len(t, svc.Volumes, 1)
+			require.Equal(t, types.VolumeTypeVolume, svc.Volumes[0].Type)
+			require.Contains(t, project.Volumes, svc.Volumes[0].Source)
+		}},
+		{name: "RabbitMQ reports health with rabbitmq-diagnostics", check: func(t *testing.T) {
+			svc, err := project.GetService("rabbitmq")
+			require.NoError(t, err)
+			require.NotNil(t, svc.HealthCheck)
+			require.Equal(t, types.HealthCheckTest{"CMD", "rabbitmq-diagnostics", "-q", "ping"}, svc.HealthCheck.Test)
+		}},
+		{name: "the migration runs once after PostgreSQL is healthy", check: func(t *testing.T) {
+			svc, err := project.GetService("migrate")
+			require.NoError(t, err)
+			require.Equal(t, types.ShellCommand{"migrate"}, svc.Command)
+			require.Equal(t, types.RestartPolicyNo, svc.Restart)
+			require.Equal(t, types.ServiceConditionHealthy, svc.DependsOn["postgres"].Condition)
+			require.NotContains(t, svc.DependsOn, "migrate")
+		}},
+		{name: "mailsender waits for the SMTP server", check: func(t *testing.T) {
+			svc, err := project.GetService("mailsender")
+			require.NoError(t, err)
+			require.Equal(t, types.ServiceConditionHealthy, svc.DependsOn["mailpit"].Condition)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.check(t)
+		})
+	}
+}
+
+func TestComposeHMACKey(t *testing.T) {
+	t.Parallel()
+
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{name: "an unset key falls back to the marked development value", want: "dev-only-change-me"},
+		{name: "the operator's key replaces the development value", env: []string{"ATES_AUTH_HMAC_KEY=s3cret"}, want: "s3cret"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			project := loadCompose(t, tt.env...)
+			for _, name := range []string{"migrate", "auth"} {
+				svc, err := project.GetService(name)
+				require.NoError(t, err)
+				require.Equal(t, tt.want, *svc.Environment["ATES_AUTH_HMAC_KEY"], name)
+			}
+		})
+	}
+}
