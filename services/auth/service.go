@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgutil"
@@ -49,12 +50,12 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.
 // Run serves auth until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log = log.With("service", "auth")
-	pool, err := pgutil.Connect(ctx, cfg.DatabaseURL)
+	deps, err := app.Open(ctx, cfg, "auth", log, app.Needs{Postgres: true})
 	if err != nil {
-		return fmt.Errorf("auth: %w", err)
+		return err
 	}
-	defer pool.Close()
-	srv, store, err := New(cfg, cfg.AuthListen, pool, log)
+	defer deps.Close()
+	srv, store, err := New(cfg, cfg.AuthListen, deps.Pool, log)
 	if err != nil {
 		return err
 	}

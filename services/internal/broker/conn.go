@@ -1,0 +1,321 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// DefaultExchange is the topic exchange events are published to when
+// Config.Exchange is empty.
+const DefaultExchange = "ates.events"
+
+const (
+	defaultReconnectMin = 200 * time.Millisecond
+	defaultReconnectMax = 10 * time.Second
+	// handshakeTimeout bounds the TCP, TLS and AMQP handshakes of one dial;
+	// heartbeats take over once the connection is open.
+	handshakeTimeout = 30 * time.Second
+)
+
+var (
+	// ErrUnavailable is returned (wrapped) when the broker cannot be reached
+	// right now: while the connection is down, or when it drops before a
+	// publish was confirmed. Callers map it to a retryable error.
+	ErrUnavailable = errors.New("broker unavailable")
+	// ErrClosed is returned (wrapped) after [Conn.Close]. It wraps
+	// [ErrUnavailable], so errors.Is(err, ErrUnavailable) holds for it too.
+	ErrClosed = fmt.Errorf("broker connection closed: %w", ErrUnavailable)
+)
+
+// Config says where the broker is and how to behave towards it.
+type Config struct {
+	// URL is the AMQP URI, e.g. "amqp://guest:guest@127.0.0.1:5672/".
+	URL string
+	// AppID is set as the app_id property of published messages and names the
+	// connection in the RabbitMQ management UI.
+	AppID string
+	// Exchange is the durable topic exchange events go to; DefaultExchange if
+	// empty. Its dead-letter exchange is Exchange + ".dlx".
+	Exchange string
+	// Logger receives connection, retry and dead-letter events; slog.Default()
+	// if nil.
+	Logger *slog.Logger
+	// ReconnectMin and ReconnectMax bound the exponential reconnect backoff;
+	// 200ms and 10s if zero.
+	ReconnectMin time.Duration
+	ReconnectMax time.Duration
+}
+
+// Conn is a RabbitMQ connection that reconnects by itself. It is safe for
+// concurrent use; create one per process with [Dial] and [Conn.Close] it last.
+type Conn struct {
+	cfg    Config
+	dlx    string
+	log    *slog.Logger
+	ctx    context.Context // cancelled by Close
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the supervising goroutine has exited
+
+	// topoMu serialises DeclareQueue with the topology replay of a reconnect,
+	// so a queue declared concurrently with a reconnect is never missed.
+	topoMu sync.Mutex
+	queues map[string]QueueSpec // guarded by topoMu
+
+	mu   sync.Mutex
+	sess *session      // nil while disconnected
+	up   chan struct{} // closed when sess becomes non-nil; replaced when it is lost
+
+	connects  atomic.Uint64 // successful connections, for tests
+	closeErr  error
+	closeOnce sync.Once
+}
+
+// session is one AMQP connection and the publisher channel opened on it.
+type session struct {
+	conn    *amqp.Connection
+	netConn net.Conn      // the raw socket, so tests can cut it
+	lost    chan struct{} // closed once conn is closed, for whatever reason
+	err     *amqp.Error   // why conn closed; written before lost is closed
+
+	mu  sync.Mutex
+	pub *confirmChannel // guarded by mu; reopened lazily when closed
+}
+
+// Dial connects to the broker, declares the exchange and its dead-letter
+// exchange and starts watching the connection. It fails if the broker cannot
+// be reached now; later outages are handled by reconnecting.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("broker dial: empty URL")
+	}
+	if cfg.Exchange == "" {
+		cfg.Exchange = DefaultExchange
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ReconnectMin <= 0 {
+		cfg.ReconnectMin = defaultReconnectMin
+	}
+	if cfg.ReconnectMax <= 0 {
+		cfg.ReconnectMax = defaultReconnectMax
+	}
+	cfg.ReconnectMax = max(cfg.ReconnectMax, cfg.ReconnectMin)
+
+	c := &Conn{
+		cfg:    cfg,
+		dlx:    cfg.Exchange + ".dlx",
+		log:    cfg.Logger.With("component", "broker", "exchange", cfg.Exchange),
+		done:   make(chan struct{}),
+		queues: make(map[string]QueueSpec),
+		up:     make(chan struct{}),
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+
+	s, err := c.connect(ctx)
+	if err != nil {
+		c.cancel()
+		return nil, fmt.Errorf("broker dial: %w", err)
+	}
+	go c.supervise(s)
+	return c, nil
+}
+
+// Ready reports whether the connection is up and its topology declared.
+func (c *Conn) Ready() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess != nil
+}
+
+// Close stops reconnecting and closes the connection, which also ends running
+// consumers (their Consume calls return ErrClosed). Close publishes nothing
+// and drops nothing: unacknowledged deliveries go back to their queues.
+func (c *Conn) Close() error {
+	c.closeOnce.Do(func() {
+		c.cancel()
+		<-c.done
+		c.mu.Lock()
+		s := c.sess
+		c.sess = nil
+		c.mu.Unlock()
+		if s == nil {
+			return
+		}
+		if err := s.conn.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+			c.closeErr = fmt.Errorf("close broker connection: %w", err)
+		}
+	})
+	return c.closeErr
+}
+
+// current returns the live session, or an error wrapping ErrUnavailable.
+func (c *Conn) current() (*session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if c.sess == nil {
+		return nil, ErrUnavailable
+	}
+	return c.sess, nil
+}
+
+// waitSession blocks until a session is up, ctx is done or c is closed.
+func (c *Conn) waitSession(ctx context.Context) (*session, error) {
+	for {
+		c.mu.Lock()
+		s, up := c.sess, c.up
+		c.mu.Unlock()
+		if s != nil {
+			return s, nil
+		}
+		select {
+		case <-up:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.ctx.Done():
+			return nil, ErrClosed
+		}
+	}
+}
+
+// connect dials, declares all recorded topology and makes the result the
+// current session.
+func (c *Conn) connect(ctx context.Context) (*session, error) {
+	var netConn net.Conn
+	props := amqp.NewConnectionProperties()
+	if c.cfg.AppID != "" {
+		props.SetClientConnectionName(c.cfg.AppID)
+	}
+	conn, err := amqp.DialConfig(c.cfg.URL, amqp.Config{
+		Properties: props,
+		Dial: func(network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: handshakeTimeout}
+			nc, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			// amqp091 clears this deadline once the AMQP handshake is done.
+			deadline := time.Now().Add(handshakeTimeout)
+			if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+				deadline = dl
+			}
+			if err := nc.SetDeadline(deadline); err != nil {
+				nc.Close()
+				return nil, err
+			}
+			netConn = nc
+			return nc, nil
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	s := &session{conn: conn, netConn: netConn, lost: make(chan struct{})}
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	go func() {
+		s.err = <-closed
+		close(s.lost)
+	}()
+
+	c.topoMu.Lock()
+	defer c.topoMu.Unlock()
+	if err := c.declareAll(conn); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil { // Close ran while we were dialling
+		_ = conn.Close()
+		return nil, ErrClosed
+	}
+	c.sess = s
+	close(c.up)
+	c.connects.Add(1)
+	return s, nil
+}
+
+// supervise waits for the session to be lost and replaces it, until Close.
+func (c *Conn) supervise(s *session) {
+	defer close(c.done)
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-s.lost:
+		}
+		c.mu.Lock()
+		if c.sess == s {
+			c.sess = nil
+			c.up = make(chan struct{})
+		}
+		c.mu.Unlock()
+		c.log.Warn("broker connection lost; reconnecting", "error", s.err)
+
+		var ok bool
+		if s, ok = c.reconnect(); !ok {
+			return
+		}
+	}
+}
+
+// reconnect dials with backoff until it succeeds or c is closed.
+func (c *Conn) reconnect() (*session, bool) {
+	for attempt := 0; ; attempt++ {
+		t := time.NewTimer(c.backoff(attempt))
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return nil, false
+		case <-t.C:
+		}
+		s, err := c.connect(c.ctx)
+		if err == nil {
+			c.log.Info("broker reconnected", "attempts", attempt+1)
+			return s, true
+		}
+		if c.ctx.Err() != nil {
+			return nil, false
+		}
+		c.log.Warn("broker reconnect failed", "attempt", attempt+1, "error", err)
+	}
+}
+
+// backoff returns the wait before reconnect attempt n (from 0): ReconnectMin
+// doubled n times, capped at ReconnectMax, of which a random half is dropped so
+// that many replicas do not reconnect in lockstep.
+func (c *Conn) backoff(n int) time.Duration {
+	d := c.cfg.ReconnectMax
+	if n < 30 {
+		d = min(c.cfg.ReconnectMin<<n, c.cfg.ReconnectMax)
+	}
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// publisher returns the session's confirm channel, opening it if needed.
+func (s *session) publisher(log *slog.Logger) (*confirmChannel, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != nil && !s.pub.isClosed() {
+		return s.pub, nil
+	}
+	pub, err := openConfirmChannel(s.conn, log)
+	if err != nil {
+		return nil, fmt.Errorf("open publisher channel: %w: %w", ErrUnavailable, err)
+	}
+	s.pub = pub
+	return pub, nil
+}

@@ -1,0 +1,25 @@
+// Package events names the routing keys and queues of aTES's events, so that producers
+// and consumers agree on them in one place. The payloads are the messages of
+// proto/events/v1; the routing key is the event name and its schema version.
+package events
+
+// Routing keys on the topic exchange (config.Config.Exchange).
+const (
+	TaskCreate    = "task_create.v1"
+	TaskComplete  = "task_complete.v1"
+	TaskAssign    = "task_assign.v1"
+	TasksReassign = "tasks_reassign.v1"
+	SendEmail     = "send_email.v1"
+)
+
+// Durable queues, one per consuming service; each has a dead-letter queue <name>.dead.
+const (
+	TaskhandlerQueue = "ates.taskhandler"
+	MailsenderQueue  = "ates.mailsender"
+)
+
+// Consumers name the processed_events rows of each consuming service.
+const (
+	TaskhandlerConsumer = "taskhandler"
+	MailsenderConsumer  = "mailsender"
+)
