@@ -23,11 +23,15 @@ import (
 	"github.com/ates/ates/services/auth"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/taskhandler"
+	"github.com/ates/ates/services/tasks"
 )
 
 // services maps each subcommand to the service it runs; `all` runs every one of them.
 var services = map[string]func(context.Context, config.Config, *slog.Logger) error{
-	"auth": auth.Run,
+	"auth":        auth.Run,
+	"taskhandler": taskhandler.Run,
+	"tasks":       tasks.Run,
 }
 
 const usage = `usage: ates <command> [flags]

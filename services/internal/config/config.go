@@ -69,6 +69,13 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"ATES_SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// EventTimeout bounds the database transaction that applies one event.
 	EventTimeout time.Duration `env:"ATES_EVENT_TIMEOUT" envDefault:"10s"`
+	// WaitTimeout bounds how long a write call with `wait` waits when the caller set no
+	// shorter deadline.
+	WaitTimeout time.Duration `env:"ATES_WAIT_TIMEOUT" envDefault:"30s"`
+	// ReassignBatchSize is how many task ids one tasks_reassign event carries (at most 1000).
+	ReassignBatchSize int `env:"ATES_REASSIGN_BATCH_SIZE" envDefault:"1000"`
+	// TaskhandlerPrefetch is how many events taskhandler applies at once.
+	TaskhandlerPrefetch int `env:"ATES_TASKHANDLER_PREFETCH" envDefault:"16"`
 	// CloseDaySchedule is the cron spec (in the business time zone) of the daily close.
 	CloseDaySchedule string `env:"ATES_CLOSE_DAY_SCHEDULE" envDefault:"5 0 * * *"`
 
@@ -134,6 +141,15 @@ func (c Config) validate() error {
 	}
 	if c.AuthClient.CacheTTL < 0 {
 		errs = append(errs, errors.New("ATES_AUTH_CACHE_TTL must not be negative"))
+	}
+	if c.WaitTimeout <= 0 {
+		errs = append(errs, errors.New("ATES_WAIT_TIMEOUT must be positive"))
+	}
+	if c.ReassignBatchSize < 1 || c.ReassignBatchSize > 1000 {
+		errs = append(errs, errors.New("ATES_REASSIGN_BATCH_SIZE must be between 1 and 1000"))
+	}
+	if c.TaskhandlerPrefetch < 1 {
+		errs = append(errs, errors.New("ATES_TASKHANDLER_PREFETCH must be at least 1"))
 	}
 	if c.EventTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_EVENT_TIMEOUT must be positive"))

@@ -3,6 +3,8 @@
 // proto/events/v1; the routing key is the event name and its schema version.
 package events
 
+import "github.com/ates/ates/services/internal/broker"
+
 // Routing keys on the topic exchange (config.Config.Exchange).
 const (
 	TaskCreate    = "task_create.v1"
@@ -23,3 +25,13 @@ const (
 	TaskhandlerConsumer = "taskhandler"
 	MailsenderConsumer  = "mailsender"
 )
+
+// TaskhandlerQueueSpec is taskhandler's queue, bound to the four task events. The tasks
+// API declares it too, so that no event is unroutable before taskhandler first starts;
+// both must declare it identically.
+func TaskhandlerQueueSpec(name string) broker.QueueSpec {
+	return broker.QueueSpec{
+		Name:        name,
+		RoutingKeys: []string{TaskCreate, TaskComplete, TaskAssign, TasksReassign},
+	}
+}

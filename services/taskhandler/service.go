@@ -1,0 +1,102 @@
+// Package taskhandler applies the task events (task_create, task_complete, task_assign,
+// tasks_reassign) to the tasks table and the audit log. Every event is applied in one
+// transaction together with its processed-events row and acknowledged after commit, so a
+// redelivered event changes nothing.
+package taskhandler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ates/ates/services/internal/app"
+	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/server"
+)
+
+// Service is a built taskhandler: its health server and its consumer.
+type Service struct {
+	Server   *server.Server
+	deps     *app.Deps
+	queue    string
+	prefetch int
+	handler  *handler
+}
+
+// New builds taskhandler on deps; queue names its durable queue (events.TaskhandlerQueue
+// in production, a private one in tests).
+func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, log *slog.Logger) (*Service, error) {
+	validator, err := protovalidate.New()
+	if err != nil {
+		return nil, fmt.Errorf("build validator: %w", err)
+	}
+	srv, err := server.New(server.Options{
+		Name:            "taskhandler",
+		HTTPAddr:        listen.HTTP,
+		Logger:          log,
+		Ready:           deps.Checks(),
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	processed := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ates_taskhandler_events_total",
+		Help: "Task events handled, by routing key and outcome (applied, rejected, duplicate, invalid, failed).",
+	}, []string{"routing_key", "outcome"})
+	srv.Registry().MustRegister(processed)
+	return &Service{
+		Server:   srv,
+		deps:     deps,
+		queue:    queue,
+		prefetch: cfg.TaskhandlerPrefetch,
+		handler: &handler{
+			store:     &store{pool: deps.Pool, loc: cfg.BusinessTZ, now: time.Now},
+			validator: validator,
+			timeout:   cfg.EventTimeout,
+			log:       log,
+			processed: processed,
+		},
+	}, nil
+}
+
+// Declare declares taskhandler's queue, bound to the four task events.
+func (s *Service) Declare(ctx context.Context) error {
+	if err := s.deps.Broker.DeclareQueue(ctx, events.TaskhandlerQueueSpec(s.queue)); err != nil {
+		return fmt.Errorf("taskhandler: declare queue %s: %w", s.queue, err)
+	}
+	return nil
+}
+
+// Consume declares the queue and applies events until ctx ends, finishing the events in
+// hand before it returns.
+func (s *Service) Consume(ctx context.Context) error {
+	if err := s.Declare(ctx); err != nil {
+		return err
+	}
+	return s.deps.Broker.Consume(ctx, s.queue, s.prefetch, s.handler.handle)
+}
+
+// Run serves taskhandler until ctx ends.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	log = log.With("service", "taskhandler")
+	deps, err := app.Open(ctx, cfg, "taskhandler", log, app.Needs{Postgres: true, Broker: true})
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	svc, err := New(cfg, cfg.TaskhandlerListen, deps, events.TaskhandlerQueue, log)
+	if err != nil {
+		return err
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.Server.Serve(ctx) })
+	g.Go(func() error { return svc.Consume(ctx) })
+	return g.Wait()
+}

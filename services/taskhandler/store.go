@@ -1,0 +1,215 @@
+package taskhandler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	eventsv1 "github.com/ates/ates/gen/events/v1"
+	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/taskhandler/internal/taskhandlerdb"
+)
+
+// rejection is a business reason an event changes nothing: it is recorded as the event's
+// outcome (for a waiting caller) and acknowledged, never retried.
+type rejection struct{ reason string }
+
+func (r *rejection) Error() string { return r.reason }
+
+func reject(format string, args ...any) error {
+	return &rejection{reason: fmt.Sprintf(format, args...)}
+}
+
+// Outcome says what applying one event did.
+type Outcome string
+
+// The outcomes of an event.
+const (
+	Applied   Outcome = "applied"
+	Rejected  Outcome = "rejected"
+	Duplicate Outcome = "duplicate"
+)
+
+// store applies events to tasks and the audit log, each in one transaction together with
+// the processed-events row that makes redelivery harmless.
+type store struct {
+	pool *pgxpool.Pool
+	loc  *time.Location
+	now  func() time.Time
+}
+
+// apply runs fn for event id in one transaction. A rejection is recorded as the outcome
+// and committed; an integrity error (the event names rows that do not exist, say) is
+// recorded as a rejection in a second transaction, since the first one is aborted.
+func (s *store) apply(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, now time.Time) error) (Outcome, string, error) {
+	outcome, reason, err := s.tx(ctx, id, fn)
+	if c := pgutil.ConstraintOf(err, "23503"); c != "" {
+		return s.tx(ctx, id, func(*taskhandlerdb.Queries, time.Time) error {
+			return reject("the event refers to a row that does not exist (%s)", c)
+		})
+	}
+	return outcome, reason, err
+}
+
+func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, now time.Time) error) (Outcome, string, error) {
+	outcome, reason := Applied, ""
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := taskhandlerdb.New(tx)
+		claimed, err := q.ProcessedEventClaim(ctx, taskhandlerdb.ProcessedEventClaimParams{Consumer: events.TaskhandlerConsumer, EventID: id})
+		if err != nil {
+			return fmt.Errorf("claim event: %w", err)
+		}
+		if claimed == 0 {
+			outcome = Duplicate
+			return nil
+		}
+		var rej *rejection
+		switch err := fn(q, s.now().UTC().Truncate(time.Microsecond)); {
+		case errors.As(err, &rej):
+			outcome, reason = Rejected, rej.reason
+			// Whatever fn wrote before it rejected is rolled back to here.
+			if err := q.ProcessedEventReject(ctx, taskhandlerdb.ProcessedEventRejectParams{
+				Consumer: events.TaskhandlerConsumer, EventID: id, Reason: rej.reason,
+			}); err != nil {
+				return fmt.Errorf("record rejection: %w", err)
+			}
+		case err != nil:
+			return err
+		}
+		return q.ProcessedEventNotify(ctx, id.String())
+	})
+	if err != nil {
+		return "", "", err
+	}
+	return outcome, reason, nil
+}
+
+// fee writes the fee row of one assignment.
+func (s *store) fee(ctx context.Context, q *taskhandlerdb.Queries, t taskhandlerdb.Task, eventID uuid.UUID, now time.Time) error {
+	return s.log(ctx, q, t.AssigneeID, t.ID, "fee", t.Fee, eventID, now)
+}
+
+func (s *store) log(ctx context.Context, q *taskhandlerdb.Queries, user, task uuid.UUID, kind string, amount int64, eventID uuid.UUID, now time.Time) error {
+	err := q.LogInsert(ctx, taskhandlerdb.LogInsertParams{
+		UserID:       user,
+		TaskID:       uuid.NullUUID{UUID: task, Valid: true},
+		Kind:         kind,
+		Amount:       amount,
+		BusinessDate: bizday.Of(now, s.loc),
+		EventID:      eventID,
+		CreatedAt:    now,
+	})
+	if err != nil {
+		return fmt.Errorf("write %s of task %s: %w", kind, task, err)
+	}
+	return nil
+}
+
+// create stores a new task, assigned to a random worker, and charges its fee.
+func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreate) (Outcome, string, error) {
+	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
+		t, err := q.TaskCreate(ctx, taskhandlerdb.TaskCreateParams{
+			ID:          uuid.MustParse(ev.GetTaskId()),
+			AuthorID:    uuid.MustParse(ev.GetAuthorId()),
+			Description: ev.GetDescription(),
+			Reward:      ev.GetReward(),
+			Fee:         ev.GetFee(),
+			Now:         now,
+		})
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return reject("no active worker to assign the task to")
+		case pgutil.IsUniqueViolation(err):
+			return reject("task %s already exists", ev.GetTaskId())
+		case err != nil:
+			return fmt.Errorf("create task: %w", err)
+		}
+		return s.fee(ctx, q, t, id, now)
+	})
+}
+
+// complete completes a task for its current assignee and credits the reward.
+func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskComplete) (Outcome, string, error) {
+	taskID, worker := uuid.MustParse(ev.GetTaskId()), uuid.MustParse(ev.GetWorkerId())
+	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
+		t, err := q.TaskComplete(ctx, taskhandlerdb.TaskCompleteParams{ID: taskID, WorkerID: worker, Now: now})
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := s.unchangeable(ctx, q, taskID); err != nil {
+				return err
+			}
+			return reject("task %s is assigned to someone else", taskID)
+		}
+		if err != nil {
+			return fmt.Errorf("complete task: %w", err)
+		}
+		return s.log(ctx, q, worker, t.ID, "reward", t.Reward, id, now)
+	})
+}
+
+// unchangeable explains why a conditional update matched nothing when the task itself is
+// the reason (missing or complete); it returns nil when the task is open.
+func (s *store) unchangeable(ctx context.Context, q *taskhandlerdb.Queries, taskID uuid.UUID) error {
+	t, err := q.TaskGet(ctx, taskID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return reject("task %s does not exist", taskID)
+	case err != nil:
+		return fmt.Errorf("read task: %w", err)
+	case t.Status == "complete":
+		return reject("task %s is already complete", taskID)
+	}
+	return nil
+}
+
+// assign gives one open task to the named or a random worker and charges the fee.
+func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssign) (Outcome, string, error) {
+	taskID := uuid.MustParse(ev.GetTaskId())
+	var assignee uuid.NullUUID
+	if ev.GetAssigneeId() != "" {
+		assignee = uuid.NullUUID{UUID: uuid.MustParse(ev.GetAssigneeId()), Valid: true}
+	}
+	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
+		t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: assignee, Now: now})
+		if errors.Is(err, pgx.ErrNoRows) {
+			if err := s.unchangeable(ctx, q, taskID); err != nil {
+				return err
+			}
+			if assignee.Valid {
+				return reject("user %s is not an active worker", assignee.UUID)
+			}
+			return reject("no active worker to assign the task to")
+		}
+		if err != nil {
+			return fmt.Errorf("assign task: %w", err)
+		}
+		return s.fee(ctx, q, t, id, now)
+	})
+}
+
+// reassign gives each still-open task of the batch to a random worker, charging fees, in
+// one statement; it reports how many tasks moved.
+func (s *store) reassign(ctx context.Context, id uuid.UUID, ev *eventsv1.TasksReassign) (Outcome, string, int, error) {
+	ids := make([]uuid.UUID, len(ev.GetTaskIds()))
+	for i, t := range ev.GetTaskIds() {
+		ids[i] = uuid.MustParse(t)
+	}
+	moved := 0
+	outcome, reason, err := s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
+		rows, err := q.TasksReassign(ctx, taskhandlerdb.TasksReassignParams{
+			TaskIds: ids, Now: now, BusinessDate: bizday.Of(now, s.loc), EventID: id,
+		})
+		if err != nil {
+			return fmt.Errorf("reassign %d tasks: %w", len(ids), err)
+		}
+		moved = len(rows)
+		return nil
+	})
+	return outcome, reason, moved, err
+}

@@ -1,0 +1,278 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	eventsv1 "github.com/ates/ates/gen/events/v1"
+	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/internal/server"
+	"github.com/ates/ates/services/tasks/internal/tasksdb"
+)
+
+// Server implements tasksv1.TaskServiceServer. It validates and authorizes, publishes
+// the event and, when asked to wait, waits for taskhandler's verdict.
+type Server struct {
+	tasksv1.UnimplementedTaskServiceServer
+	store       *store
+	broker      *broker.Conn
+	waiter      *waiter
+	log         *slog.Logger
+	waitTimeout time.Duration
+	batchSize   int
+}
+
+// CreateTask prices the task and publishes task_create; taskhandler assigns it.
+func (s *Server) CreateTask(ctx context.Context, req *tasksv1.CreateTaskRequest) (*tasksv1.CreateTaskResponse, error) {
+	u, _ := authn.UserFrom(ctx)
+	if strings.TrimSpace(req.GetDescription()) == "" {
+		return nil, status.Error(codes.InvalidArgument, "description: must not be blank")
+	}
+	if n, err := s.store.activeWorkers(ctx); err != nil {
+		return nil, s.toStatus(ctx, err)
+	} else if n == 0 {
+		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign the task to")
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	eventID, err := publish(ctx, s.broker, s.log, events.TaskCreate, &eventsv1.TaskCreate{
+		TaskId:      id.String(),
+		AuthorId:    u.ID.String(),
+		Description: req.GetDescription(),
+		Fee:         -int64(10 + rand.IntN(11)),
+		Reward:      int64(20 + rand.IntN(21)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	task, err := s.settle(ctx, req.GetWait(), eventID, id)
+	return &tasksv1.CreateTaskResponse{Id: id.String(), Task: task}, err
+}
+
+// CompleteTask publishes task_complete for the caller, who must hold the task.
+func (s *Server) CompleteTask(ctx context.Context, req *tasksv1.CompleteTaskRequest) (*tasksv1.CompleteTaskResponse, error) {
+	u, _ := authn.UserFrom(ctx)
+	t, err := s.authorized(ctx, u, actComplete, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if t.Status == "complete" {
+		return nil, status.Error(codes.FailedPrecondition, "the task is already complete")
+	}
+	eventID, err := publish(ctx, s.broker, s.log, events.TaskComplete, &eventsv1.TaskComplete{TaskId: t.ID.String(), WorkerId: u.ID.String()})
+	if err != nil {
+		return nil, err
+	}
+	task, err := s.settle(ctx, req.GetWait(), eventID, t.ID)
+	return &tasksv1.CompleteTaskResponse{Id: t.ID.String(), Task: task}, err
+}
+
+// AssignTask publishes task_assign for one open task.
+func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest) (*tasksv1.AssignTaskResponse, error) {
+	u, _ := authn.UserFrom(ctx)
+	t, err := s.authorized(ctx, u, actAssign, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if t.Status == "complete" {
+		return nil, status.Error(codes.FailedPrecondition, "the task is already complete")
+	}
+	if req.GetAssigneeId() != "" {
+		ok, err := s.store.isActiveWorker(ctx, uuid.MustParse(req.GetAssigneeId()))
+		if errors.Is(err, pgutil.ErrNotFound) {
+			return nil, status.Error(codes.NotFound, "assignee_id: no such user")
+		}
+		if err != nil {
+			return nil, s.toStatus(ctx, err)
+		}
+		if !ok {
+			return nil, status.Error(codes.InvalidArgument, "assignee_id: not an active worker")
+		}
+	}
+	eventID, err := publish(ctx, s.broker, s.log, events.TaskAssign, &eventsv1.TaskAssign{
+		TaskId: t.ID.String(), AssigneeId: req.GetAssigneeId(), ActorId: u.ID.String(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	task, err := s.settle(ctx, req.GetWait(), eventID, t.ID)
+	return &tasksv1.AssignTaskResponse{Id: t.ID.String(), Task: task}, err
+}
+
+// ReassignTasks publishes tasks_reassign events for every open task, in batches.
+func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRequest) (*tasksv1.ReassignTasksResponse, error) {
+	u, _ := authn.UserFrom(ctx)
+	if err := authorize(u, actReassignAll, nil); err != nil {
+		return nil, err
+	}
+	if n, err := s.store.activeWorkers(ctx); err != nil {
+		return nil, s.toStatus(ctx, err)
+	} else if n == 0 {
+		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign tasks to")
+	}
+	resp := &tasksv1.ReassignTasksResponse{}
+	var eventIDs []uuid.UUID
+	after := uuid.Nil
+	for {
+		ids, err := s.store.openTaskIDs(ctx, after, s.batchSize)
+		if err != nil {
+			return nil, s.toStatus(ctx, err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		ev := &eventsv1.TasksReassign{ActorId: u.ID.String(), TaskIds: make([]string, len(ids))}
+		for i, id := range ids {
+			ev.TaskIds[i] = id.String()
+		}
+		eventID, err := publish(ctx, s.broker, s.log, events.TasksReassign, ev)
+		if err != nil {
+			// Batches already confirmed will be applied; say how far we got.
+			s.log.WarnContext(ctx, "reassign-all stopped part way", "batches_published", len(eventIDs), "tasks_published", resp.TaskCount)
+			return nil, err
+		}
+		eventIDs = append(eventIDs, eventID)
+		resp.EventIds = append(resp.EventIds, eventID.String())
+		resp.TaskCount += int64(len(ids))
+		after = ids[len(ids)-1]
+	}
+	if !req.GetWait() || len(eventIDs) == 0 {
+		return resp, nil
+	}
+	ctx, cancel := s.waitContext(ctx)
+	defer cancel()
+	for _, id := range eventIDs {
+		if _, err := s.waiter.wait(ctx, id); err != nil {
+			return nil, s.toStatus(ctx, err)
+		}
+	}
+	moved, err := s.store.movedBy(ctx, eventIDs)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	resp.ReassignedCount = moved
+	return resp, nil
+}
+
+// GetTask shows one task to those who may see it.
+func (s *Server) GetTask(ctx context.Context, req *tasksv1.GetTaskRequest) (*tasksv1.GetTaskResponse, error) {
+	u, _ := authn.UserFrom(ctx)
+	t, err := s.authorized(ctx, u, actGet, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	return &tasksv1.GetTaskResponse{Task: toProto(t)}, nil
+}
+
+// ListTasks pages through the tasks the caller may see, newest first.
+func (s *Server) ListTasks(ctx context.Context, req *tasksv1.ListTasksRequest) (*tasksv1.ListTasksResponse, error) {
+	u, _ := authn.UserFrom(ctx)
+	var assignee uuid.NullUUID
+	if req.GetAssigneeId() != "" {
+		assignee = uuid.NullUUID{UUID: uuid.MustParse(req.GetAssigneeId()), Valid: true}
+	}
+	assignee, author, err := listScope(u, assignee)
+	if err != nil {
+		return nil, err
+	}
+	after, err := parseCursor(req.GetPageToken())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	size := int(req.GetPageSize())
+	if size == 0 {
+		size = 50
+	}
+	rows, next, err := s.store.list(ctx, listFilter{assignee: assignee, author: author, status: req.GetStatus(), after: after, size: size})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	resp := &tasksv1.ListTasksResponse{Tasks: make([]*tasksv1.Task, len(rows))}
+	for i, t := range rows {
+		resp.Tasks[i] = toProto(t)
+	}
+	if next != nil {
+		resp.NextPageToken = next.token()
+	}
+	return resp, nil
+}
+
+// authorized reads the task and checks that u may do a to it.
+func (s *Server) authorized(ctx context.Context, u authn.User, a action, id string) (tasksdb.Task, error) {
+	t, err := s.store.task(ctx, uuid.MustParse(id))
+	if errors.Is(err, pgutil.ErrNotFound) {
+		return tasksdb.Task{}, status.Errorf(codes.NotFound, "id: no task %s", id)
+	}
+	if err != nil {
+		return tasksdb.Task{}, s.toStatus(ctx, err)
+	}
+	return t, authorize(u, a, &t)
+}
+
+// settle waits, when asked to, for taskhandler's verdict on eventID and returns the task
+// as it then stands, or FailedPrecondition with the reason it was rejected.
+func (s *Server) settle(ctx context.Context, wait bool, eventID, taskID uuid.UUID) (*tasksv1.Task, error) {
+	if !wait {
+		return nil, nil
+	}
+	ctx, cancel := s.waitContext(ctx)
+	defer cancel()
+	v, err := s.waiter.wait(ctx, eventID)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	if v.rejected {
+		return nil, status.Error(codes.FailedPrecondition, v.reason)
+	}
+	t, err := s.store.task(ctx, taskID)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return toProto(t), nil
+}
+
+// waitContext bounds a wait by the configured timeout unless the caller's deadline is
+// sooner.
+func (s *Server) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.waitTimeout)
+}
+
+func (s *Server) toStatus(ctx context.Context, err error) error {
+	return server.Status(ctx, s.log, err)
+}
+
+func toProto(t tasksdb.Task) *tasksv1.Task {
+	p := &tasksv1.Task{
+		Id:          t.ID.String(),
+		Author:      t.AuthorID.String(),
+		AssignedTo:  t.AssigneeID.String(),
+		Description: t.Description,
+		Reward:      t.Reward,
+		Fee:         t.Fee,
+		Status:      tasksv1.TaskStatus_TASK_STATUS_IN_PROGRESS,
+		CreatedAt:   timestamppb.New(t.CreatedAt),
+		UpdatedAt:   timestamppb.New(t.UpdatedAt),
+	}
+	if t.Status == "complete" {
+		p.Status = tasksv1.TaskStatus_TASK_STATUS_COMPLETE
+	}
+	if t.CompletedAt.Valid {
+		p.CompletedAt = timestamppb.New(t.CompletedAt.Time)
+	}
+	return p
+}

@@ -1,0 +1,147 @@
+package tasks
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/tasks/internal/tasksdb"
+)
+
+// store reads tasks and users; the API never writes business tables.
+type store struct {
+	q *tasksdb.Queries
+}
+
+func newStore(pool *pgxpool.Pool) *store { return &store{q: tasksdb.New(pool)} }
+
+func (s *store) task(ctx context.Context, id uuid.UUID) (tasksdb.Task, error) {
+	t, err := s.q.TaskGet(ctx, id)
+	if err != nil {
+		return tasksdb.Task{}, fmt.Errorf("read task %s: %w", id, pgutil.Translate(err))
+	}
+	return t, nil
+}
+
+// activeWorkers counts the workers tasks can be assigned to.
+func (s *store) activeWorkers(ctx context.Context) (int64, error) {
+	n, err := s.q.UserCountActiveWorkers(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("count workers: %w", err)
+	}
+	return n, nil
+}
+
+// isActiveWorker reports whether id names an active worker; pgutil.ErrNotFound if no user.
+func (s *store) isActiveWorker(ctx context.Context, id uuid.UUID) (bool, error) {
+	u, err := s.q.UserGetRole(ctx, id)
+	if err != nil {
+		return false, fmt.Errorf("read user %s: %w", id, pgutil.Translate(err))
+	}
+	return u.Role == "worker" && u.Active, nil
+}
+
+// openTaskIDs returns up to n open task ids after the cursor, in id order.
+func (s *store) openTaskIDs(ctx context.Context, after uuid.UUID, n int) ([]uuid.UUID, error) {
+	ids, err := s.q.TaskListOpenIDs(ctx, tasksdb.TaskListOpenIDsParams{AfterID: after, BatchSize: int32(n)})
+	if err != nil {
+		return nil, fmt.Errorf("list open tasks: %w", err)
+	}
+	return ids, nil
+}
+
+// outcome reads what taskhandler made of an event; pgutil.ErrNotFound while it has not.
+func (s *store) outcome(ctx context.Context, eventID uuid.UUID) (tasksdb.ProcessedEventGetRow, error) {
+	row, err := s.q.ProcessedEventGet(ctx, tasksdb.ProcessedEventGetParams{Consumer: events.TaskhandlerConsumer, EventID: eventID})
+	return row, pgutil.Translate(err)
+}
+
+// movedBy counts the tasks the given reassign events moved (their fee rows).
+func (s *store) movedBy(ctx context.Context, eventIDs []uuid.UUID) (int64, error) {
+	n, err := s.q.ProcessedEventCountFees(ctx, eventIDs)
+	if err != nil {
+		return 0, fmt.Errorf("count reassigned tasks: %w", err)
+	}
+	return n, nil
+}
+
+// listFilter is a ListTasks call after access rules applied.
+type listFilter struct {
+	assignee, author uuid.NullUUID
+	status           tasksv1.TaskStatus
+	after            *cursor
+	size             int
+}
+
+// list returns one page and the cursor of the next, if there is one.
+func (s *store) list(ctx context.Context, f listFilter) ([]tasksdb.Task, *cursor, error) {
+	p := tasksdb.TaskListParams{AssigneeID: f.assignee, AuthorID: f.author, PageSize: int32(f.size + 1)}
+	if f.status != tasksv1.TaskStatus_TASK_STATUS_UNSPECIFIED {
+		p.Status = pgtype.Text{String: statusToDB(f.status), Valid: true}
+	}
+	if f.after != nil {
+		p.AfterCreatedAt = pgtype.Timestamptz{Time: f.after.createdAt, Valid: true}
+		p.AfterID = uuid.NullUUID{UUID: f.after.id, Valid: true}
+	}
+	rows, err := s.q.TaskList(ctx, p)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list tasks: %w", err)
+	}
+	if len(rows) <= f.size {
+		return rows, nil, nil
+	}
+	rows = rows[:f.size]
+	last := rows[len(rows)-1]
+	return rows, &cursor{createdAt: last.CreatedAt, id: last.ID}, nil
+}
+
+// cursor is the position after the last task of a page: newest first by (created_at, id).
+type cursor struct {
+	createdAt time.Time
+	id        uuid.UUID
+}
+
+var errBadPageToken = errors.New("page_token: not a token this API gave out")
+
+func (c cursor) token() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(c.createdAt.UTC().Format(time.RFC3339Nano) + "|" + c.id.String()))
+}
+
+func parseCursor(token string) (*cursor, error) {
+	if token == "" {
+		return nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return nil, errBadPageToken
+	}
+	ts, id, ok := strings.Cut(string(raw), "|")
+	if !ok {
+		return nil, errBadPageToken
+	}
+	c := &cursor{}
+	if c.createdAt, err = time.Parse(time.RFC3339Nano, ts); err != nil {
+		return nil, errBadPageToken
+	}
+	if c.id, err = uuid.Parse(id); err != nil {
+		return nil, errBadPageToken
+	}
+	return c, nil
+}
+
+func statusToDB(s tasksv1.TaskStatus) string {
+	if s == tasksv1.TaskStatus_TASK_STATUS_COMPLETE {
+		return "complete"
+	}
+	return "in_progress"
+}

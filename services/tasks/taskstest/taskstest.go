@@ -1,0 +1,104 @@
+// Package taskstest runs the task lifecycle for tests: a real auth service, the tasks API
+// and taskhandler, on a private database, exchange and queue.
+package taskstest
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/auth/authtest"
+	"github.com/ates/ates/services/internal/app"
+	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/broker/brokertest"
+	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/pgtest"
+	"github.com/ates/ates/services/taskhandler"
+	"github.com/ates/ates/services/tasks"
+)
+
+// Env is a running task lifecycle.
+type Env struct {
+	*authtest.Env
+	Deps      *app.Deps
+	Queue     string
+	Tasks     tasksv1.TaskServiceClient
+	TasksHTTP string
+}
+
+// Options changes what Start runs.
+type Options struct {
+	// NoTaskhandler leaves events in the queue, for tests that deliver them by hand.
+	NoTaskhandler bool
+	// Edit changes the configuration before the services are built.
+	Edit func(*config.Config)
+}
+
+// Start runs auth, the tasks API and (unless opts say otherwise) taskhandler until the
+// test ends.
+func Start(t testing.TB, opts Options) *Env {
+	t.Helper()
+	pool, _ := pgtest.NewDB(t)
+	env := &Env{Env: authtest.Start(t, pool)}
+	exchange, queues := brokertest.Names(t, "taskhandler")
+	env.Queue = queues[0]
+	cfg := env.Config
+	cfg.Exchange = exchange
+	if opts.Edit != nil {
+		opts.Edit(&cfg)
+	}
+	env.Config = cfg
+	env.Deps = &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
+	log := slog.New(slog.DiscardHandler)
+	ctx, cancel := context.WithCancel(context.Background())
+	var done []chan error
+	run := func(f func(context.Context) error) {
+		ch := make(chan error, 1)
+		done = append(done, ch)
+		go func() { ch <- f(ctx) }()
+	}
+
+	handler, err := taskhandler.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, env.Deps, env.Queue, log)
+	if err != nil {
+		t.Fatalf("build taskhandler: %v", err)
+	}
+	// The queue exists before the API publishes, whether or not anything consumes it.
+	if err := handler.Declare(ctx); err != nil {
+		t.Fatalf("declare queue: %v", err)
+	}
+	if !opts.NoTaskhandler {
+		run(handler.Consume)
+	}
+
+	auth, err := authn.Dial(env.GRPCAddr, 0)
+	if err != nil {
+		t.Fatalf("dial auth: %v", err)
+	}
+	api, err := tasks.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, env.Deps, auth, log)
+	if err != nil {
+		t.Fatalf("build tasks API: %v", err)
+	}
+	run(api.Serve)
+	env.TasksHTTP = api.Server.HTTPAddr()
+	conn, err := grpc.NewClient(api.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial tasks API: %v", err)
+	}
+	env.Tasks = tasksv1.NewTaskServiceClient(conn)
+
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		for _, ch := range done {
+			if err := <-ch; err != nil {
+				t.Errorf("service stopped with %v", err)
+			}
+		}
+		_ = auth.Close()
+	})
+	return env
+}

@@ -1,0 +1,14 @@
+-- name: ProcessedEventClaim :execrows
+-- Claims an event for this consumer; 0 rows means it was applied before. A concurrent
+-- duplicate waits here until the first transaction ends.
+INSERT INTO processed_events (consumer, event_id, outcome)
+VALUES ($1, $2, 'applied')
+ON CONFLICT DO NOTHING;
+
+-- name: ProcessedEventReject :exec
+UPDATE processed_events SET outcome = 'rejected', reason = $3
+WHERE consumer = $1 AND event_id = $2;
+
+-- name: ProcessedEventNotify :exec
+-- Wakes API calls waiting for this event; delivered when the transaction commits.
+SELECT pg_notify('ates_processed', sqlc.arg('event_id')::text);

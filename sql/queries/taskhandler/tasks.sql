@@ -1,0 +1,54 @@
+-- name: TaskGet :one
+SELECT * FROM tasks WHERE id = $1;
+
+-- name: TaskCreate :one
+-- Stores a new task assigned to a random active worker; no row when there is none.
+INSERT INTO tasks (id, author_id, assignee_id, description, reward, fee, created_at, updated_at)
+SELECT sqlc.arg('id'), sqlc.arg('author_id'), w.id, sqlc.arg('description'), sqlc.arg('reward'), sqlc.arg('fee'), sqlc.arg('now'), sqlc.arg('now')
+FROM (SELECT id FROM users WHERE role = 'worker' AND active ORDER BY random() LIMIT 1) w
+RETURNING *;
+
+-- name: TaskComplete :one
+-- Completes the task only if it is still open and still held by the worker: whichever
+-- of a completion and a reassignment commits first decides.
+UPDATE tasks SET status = 'complete', completed_at = sqlc.arg('now')::timestamptz, updated_at = sqlc.arg('now')
+WHERE id = sqlc.arg('id') AND status = 'in_progress' AND assignee_id = sqlc.arg('worker_id')
+RETURNING *;
+
+-- name: TaskAssign :one
+-- Gives an open task to the named active worker, or to a random one when none is named.
+UPDATE tasks SET assignee_id = w.id, updated_at = sqlc.arg('now')
+FROM (
+    SELECT u.id FROM users u
+    WHERE u.role = 'worker' AND u.active
+      AND (sqlc.narg('assignee_id')::uuid IS NULL OR u.id = sqlc.narg('assignee_id'))
+    ORDER BY random() LIMIT 1
+) w
+WHERE tasks.id = sqlc.arg('id') AND tasks.status = 'in_progress'
+RETURNING tasks.*;
+
+-- name: TasksReassign :many
+-- Gives each still-open task of the batch to a random active worker and charges each new
+-- assignee the task's fee, in one statement. Rows are locked in id order so concurrent
+-- batches cannot deadlock; a task completed meanwhile is skipped.
+WITH workers AS (
+    SELECT id, (row_number() OVER (ORDER BY id)) - 1 AS n
+    FROM users WHERE role = 'worker' AND active
+),
+picked AS (
+    SELECT t.id, floor(random() * (SELECT count(*) FROM workers))::bigint AS n
+    FROM tasks t
+    WHERE t.id = ANY(sqlc.arg('task_ids')::uuid[]) AND t.status = 'in_progress'
+    ORDER BY t.id
+    FOR UPDATE OF t
+),
+moved AS (
+    UPDATE tasks SET assignee_id = w.id, updated_at = sqlc.arg('now')
+    FROM picked p JOIN workers w ON w.n = p.n
+    WHERE tasks.id = p.id AND tasks.status = 'in_progress'
+    RETURNING tasks.id, tasks.assignee_id, tasks.fee
+)
+INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id, created_at)
+SELECT m.assignee_id, m.id, 'fee', m.fee, sqlc.arg('business_date'), sqlc.arg('event_id'), sqlc.arg('now')
+FROM moved m
+RETURNING task_id, user_id;

@@ -1,0 +1,2 @@
+-- name: UserGetRole :one
+SELECT role, active FROM users WHERE id = $1;
