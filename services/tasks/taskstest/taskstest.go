@@ -24,6 +24,7 @@ import (
 // Env is a running task lifecycle.
 type Env struct {
 	*authtest.Env
+	// Deps are the tasks API's connections; taskhandler has its own, as in production.
 	Deps      *app.Deps
 	Queue     string
 	Tasks     tasksv1.TaskServiceClient
@@ -62,7 +63,8 @@ func Start(t testing.TB, opts Options) *Env {
 		go func() { ch <- f(ctx) }()
 	}
 
-	handler, err := taskhandler.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, env.Deps, env.Queue, log)
+	handlerDeps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
+	handler, err := taskhandler.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, handlerDeps, env.Queue, log)
 	if err != nil {
 		t.Fatalf("build taskhandler: %v", err)
 	}

@@ -1,0 +1,153 @@
+package taskhandler_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	authv1 "github.com/ates/ates/gen/auth/v1"
+	eventsv1 "github.com/ates/ates/gen/events/v1"
+	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/tasks/taskstest"
+)
+
+// eventually polls cond until it holds or the test's patience runs out.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, 15*time.Second, 20*time.Millisecond, what)
+}
+
+func count(t *testing.T, env *taskstest.Env, sql string, args ...any) int {
+	t.Helper()
+	var n int
+	require.NoError(t, env.Pool.QueryRow(context.Background(), sql, args...).Scan(&n))
+	return n
+}
+
+func TestTheSameEventDeliveredTwiceIsAppliedOnce(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	ctx := context.Background()
+
+	taskID := uuid.NewString()
+	create := &eventsv1.TaskCreate{TaskId: taskID, AuthorId: worker.ID.String(), Description: "twice", Fee: -15, Reward: 30}
+	eventID := uuid.NewString()
+	for range 2 {
+		_, err := env.Deps.Broker.Publish(ctx, events.TaskCreate, create, broker.WithEventID(eventID))
+		require.NoError(t, err)
+	}
+	// Events are applied concurrently, so the completions go out once the task exists, as
+	// the API makes sure of.
+	eventually(t, "the task is stored", func() bool {
+		return count(t, env, "SELECT count(*) FROM tasks WHERE id = $1", taskID) == 1
+	})
+	complete := &eventsv1.TaskComplete{TaskId: taskID, WorkerId: worker.ID.String()}
+	completeID := uuid.NewString()
+	for range 3 {
+		_, err := env.Deps.Broker.Publish(ctx, events.TaskComplete, complete, broker.WithEventID(completeID))
+		require.NoError(t, err)
+	}
+	// A later, different event proves the duplicates have been consumed, not just queued.
+	marker := uuid.NewString()
+	_, err := env.Deps.Broker.Publish(ctx, events.TaskCreate, &eventsv1.TaskCreate{
+		TaskId: marker, AuthorId: worker.ID.String(), Description: "marker", Fee: -10, Reward: 20,
+	})
+	require.NoError(t, err)
+	eventually(t, "the marker task is stored", func() bool {
+		return count(t, env, "SELECT count(*) FROM tasks WHERE id = $1", marker) == 1
+	})
+	eventually(t, "all events are processed", func() bool {
+		return count(t, env, "SELECT count(*) FROM processed_events") == 3
+	})
+
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks WHERE id = $1 AND status = 'complete'", taskID))
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log WHERE task_id = $1 AND kind = 'fee' AND amount = -15", taskID))
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log WHERE task_id = $1 AND kind = 'reward' AND amount = 30", taskID))
+	require.Equal(t, 2, count(t, env, "SELECT count(*) FROM audit_log WHERE task_id = $1", taskID))
+}
+
+func TestBadMessagesGoToTheDeadLetterQueue(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	ctx := context.Background()
+	admin, err := amqp.Dial(broker.TestURL())
+	require.NoError(t, err)
+	defer admin.Close()
+	ch, err := admin.Channel()
+	require.NoError(t, err)
+
+	raw := func(key, typ string, body []byte) {
+		require.NoError(t, ch.PublishWithContext(ctx, env.Config.Exchange, key, false, false, amqp.Publishing{
+			MessageId: uuid.NewString(), Type: typ, ContentType: broker.ContentTypeProtobuf, Body: body,
+		}))
+	}
+	raw(events.TaskCreate, "events.v1.TaskCreate", []byte{0xff, 0xff, 0xff})
+	invalid, err := proto.Marshal(&eventsv1.TaskCreate{TaskId: uuid.NewString(), AuthorId: worker.ID.String(), Description: "cheap", Fee: -1, Reward: 30})
+	require.NoError(t, err)
+	raw(events.TaskCreate, "events.v1.TaskCreate", invalid)
+	raw(events.TaskComplete, "events.v1.TaskCreate", invalid)
+
+	good := uuid.NewString()
+	_, err = env.Deps.Broker.Publish(ctx, events.TaskCreate, &eventsv1.TaskCreate{
+		TaskId: good, AuthorId: worker.ID.String(), Description: "fine", Fee: -10, Reward: 20,
+	})
+	require.NoError(t, err)
+	eventually(t, "the consumer keeps going after bad messages", func() bool {
+		return count(t, env, "SELECT count(*) FROM tasks WHERE id = $1", good) == 1
+	})
+
+	var reasons []string
+	eventually(t, "three messages are dead-lettered", func() bool {
+		d, err := env.Deps.Broker.Get(ctx, broker.DeadLetterQueue(env.Queue))
+		require.NoError(t, err)
+		if d != nil {
+			reasons = append(reasons, d.DeadLetterReason())
+		}
+		return len(reasons) == 3
+	})
+	// Handlers run concurrently, so the order of dead letters is not the order sent.
+	all := strings.Join(reasons, "\n")
+	require.Contains(t, all, "decode", "the undecodable body")
+	require.Contains(t, all, "fee", "the payload that fails validation names the field")
+	require.Contains(t, all, "events.v1.TaskCreate", "the payload whose type does not match its routing key")
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks"), "nothing of the bad messages was written")
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log"))
+}
+
+func TestRejectedEventsWriteNoMoney(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	other := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	manager := env.NewUser(t, authv1.Role_ROLE_MANAGER)
+	ctx := context.Background()
+
+	created, err := env.Tasks.CreateTask(manager.Context(ctx), &tasksv1.CreateTaskRequest{Description: "contested", Wait: true})
+	require.NoError(t, err)
+	holder, outsider := worker, other
+	if created.GetTask().GetAssignedTo() == other.ID.String() {
+		holder, outsider = other, worker
+	}
+	// The outsider's completion goes straight to the queue, past the API's check.
+	eventID, err := env.Deps.Broker.Publish(ctx, events.TaskComplete, &eventsv1.TaskComplete{TaskId: created.GetId(), WorkerId: outsider.ID.String()})
+	require.NoError(t, err)
+	eventually(t, "the completion is processed", func() bool {
+		return count(t, env, "SELECT count(*) FROM processed_events WHERE event_id = $1", eventID) == 1
+	})
+	var outcome, reason string
+	require.NoError(t, env.Pool.QueryRow(ctx, "SELECT outcome, reason FROM processed_events WHERE event_id = $1", eventID).Scan(&outcome, &reason))
+	require.Equal(t, "rejected", outcome)
+	require.Contains(t, reason, "someone else")
+	require.Zero(t, count(t, env, "SELECT count(*) FROM audit_log WHERE kind = 'reward'"), "no reward for a completion that did not happen")
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks WHERE status = 'in_progress' AND assignee_id = $1", holder.ID))
+}
