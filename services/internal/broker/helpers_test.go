@@ -2,11 +2,8 @@ package broker_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/broker/brokertest"
 )
 
 const (
@@ -33,37 +31,11 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	name := uniqueName(t)
 	admin, err := amqp.Dial(broker.TestURL())
 	require.NoError(t, err)
-	e := &env{exchange: name + ".ex", queue: name + ".q", admin: admin}
-	t.Cleanup(func() {
-		ch, err := admin.Channel()
-		if err == nil {
-			for _, q := range []string{e.queue, e.queue + ".retry", broker.DeadLetterQueue(e.queue)} {
-				_, _ = ch.QueueDelete(q, false, false, false)
-			}
-			for _, x := range []string{e.exchange, e.exchange + ".dlx"} {
-				_ = ch.ExchangeDelete(x, false, false)
-			}
-		}
-		_ = admin.Close()
-	})
-	return e
-}
-
-// uniqueName turns the test name into a queue-name prefix with a random suffix.
-func uniqueName(t *testing.T) string {
-	t.Helper()
-	clean := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '-'
-	}, t.Name())
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("test.%s.%s", clean, hex.EncodeToString(b))
+	t.Cleanup(func() { _ = admin.Close() })
+	exchange, queues := brokertest.Names(t, "q")
+	return &env{exchange: exchange, queue: queues[0], admin: admin}
 }
 
 // dial connects with fast reconnects; edit changes the config first.
