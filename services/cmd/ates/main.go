@@ -20,18 +20,24 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ates/ates/services/accounting"
 	"github.com/ates/ates/services/auth"
+	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/mailsender"
 	"github.com/ates/ates/services/taskhandler"
 	"github.com/ates/ates/services/tasks"
 )
 
 // services maps each subcommand to the service it runs; `all` runs every one of them.
 var services = map[string]func(context.Context, config.Config, *slog.Logger) error{
-	"auth":        auth.Run,
-	"taskhandler": taskhandler.Run,
-	"tasks":       tasks.Run,
+	"accounting":      accounting.Run,
+	"auth":            auth.Run,
+	"dailyaccounting": dailyaccounting.Run,
+	"mailsender":      mailsender.Run,
+	"taskhandler":     taskhandler.Run,
+	"tasks":           tasks.Run,
 }
 
 const usage = `usage: ates <command> [flags]
@@ -43,6 +49,7 @@ services (each serves until SIGINT or SIGTERM):
 operator commands:
   migrate          create the database if needed, apply pending migrations, exit
   admin create     create an admin without a token: --name N --email E --photo-hash H
+  close-day        close a past business day, and any earlier open day: --date YYYY-MM-DD
   healthcheck URL  exit 0 if URL answers HTTP 200 (container health checks)
 
 Configuration comes from ATES_* environment variables; see README.md.
@@ -84,6 +91,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return migrate(ctx, cfg, log)
 	case "admin":
 		return admin(ctx, cfg, args, stdout)
+	case "close-day":
+		return closeDay(ctx, cfg, log, args)
 	}
 	svc, ok := services[cmd]
 	if !ok {
@@ -149,6 +158,18 @@ func admin(ctx context.Context, cfg config.Config, args []string, stdout io.Writ
 	}
 	fmt.Fprintf(stdout, "admin created: id=%s email=%s\n", id, *email)
 	return nil
+}
+
+func closeDay(ctx context.Context, cfg config.Config, log *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("close-day", flag.ContinueOnError)
+	date := fs.String("date", "", "the business day to close, YYYY-MM-DD; it must have ended")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *date == "" || fs.NArg() > 0 {
+		return errors.New("usage: ates close-day --date YYYY-MM-DD")
+	}
+	return dailyaccounting.CloseDayCommand(ctx, cfg, log, *date)
 }
 
 func healthcheck(ctx context.Context, args []string) error {

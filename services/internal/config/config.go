@@ -78,6 +78,8 @@ type Config struct {
 	TaskhandlerPrefetch int `env:"ATES_TASKHANDLER_PREFETCH" envDefault:"16"`
 	// CloseDaySchedule is the cron spec (in the business time zone) of the daily close.
 	CloseDaySchedule string `env:"ATES_CLOSE_DAY_SCHEDULE" envDefault:"5 0 * * *"`
+	// OutboxPollInterval is how often dailyaccounting's relay looks for unsent outbox rows.
+	OutboxPollInterval time.Duration `env:"ATES_OUTBOX_POLL_INTERVAL" envDefault:"1s"`
 
 	Auth       Auth
 	AuthClient AuthClient
@@ -153,6 +155,9 @@ func (c Config) validate() error {
 	}
 	if c.EventTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_EVENT_TIMEOUT must be positive"))
+	}
+	if c.OutboxPollInterval <= 0 {
+		errs = append(errs, errors.New("ATES_OUTBOX_POLL_INTERVAL must be positive"))
 	}
 	switch c.LogFormat {
 	case "text", "json":

@@ -1,0 +1,105 @@
+package accounting_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	accountingv1 "github.com/ates/ates/gen/accounting/v1"
+	"github.com/ates/ates/services/accounting"
+	"github.com/ates/ates/services/accounting/ledgertest"
+	"github.com/ates/ates/services/auth/authtest"
+	"github.com/ates/ates/services/dailyaccounting"
+	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/pgtest"
+)
+
+// env is a running accounting API with a real auth service on a private database.
+type env struct {
+	*authtest.Env
+	book   *ledgertest.Book
+	client accountingv1.AccountingServiceClient
+	http   string
+	loc    *time.Location
+}
+
+// newEnv starts auth and accounting; loc is the business time zone (UTC if nil).
+func newEnv(t *testing.T, loc *time.Location) *env {
+	t.Helper()
+	pool, _ := pgtest.NewDB(t)
+	e := &env{Env: authtest.Start(t, pool), book: ledgertest.New(t, pool), loc: time.UTC}
+	if loc != nil {
+		e.loc = loc
+	}
+	cfg := e.Config
+	cfg.BusinessTZ = e.loc
+	auth, err := authn.Dial(e.GRPCAddr, 0)
+	require.NoError(t, err)
+	srv, err := accounting.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, pool, auth, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx) }()
+	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_ = conn.Close()
+		cancel()
+		require.NoError(t, <-done)
+		_ = auth.Close()
+	})
+	e.client = accountingv1.NewAccountingServiceClient(conn)
+	e.http = srv.HTTPAddr()
+	return e
+}
+
+// closeDay closes day (and any earlier open day) as dailyaccounting does.
+func (e *env) closeDay(t *testing.T, day string) {
+	t.Helper()
+	d, err := bizday.Parse(day)
+	require.NoError(t, err)
+	_, err = dailyaccounting.NewCloser(e.Pool, e.loc, slog.New(slog.DiscardHandler)).CloseDay(t.Context(), d)
+	require.NoError(t, err)
+}
+
+// balance reads a user's balance of day as caller.
+func (e *env) balance(t *testing.T, caller authtest.User, userID, day string) *accountingv1.GetBalanceResponse {
+	t.Helper()
+	resp, err := e.client.GetBalance(caller.Context(t.Context()), &accountingv1.GetBalanceRequest{UserId: userID, Date: day})
+	require.NoError(t, err)
+	return resp
+}
+
+// figures are a balance's amounts, to compare with hand-computed ones.
+func figures(b *accountingv1.Balance) ledgertest.Balance {
+	return ledgertest.Balance{
+		Opening: b.GetOpening(), Rewards: b.GetRewards(), Fees: b.GetFees(),
+		Closing: b.GetClosing(), Payout: b.GetPayout(), Carry: b.GetCarry(),
+	}
+}
+
+// rest calls accounting over HTTP with token and decodes the JSON answer.
+func (e *env) rest(t *testing.T, path, token string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+e.http+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	out := map[string]any{}
+	require.NoError(t, json.Unmarshal(raw, &out), "body: %s", raw)
+	return resp.StatusCode, out
+}

@@ -1,0 +1,283 @@
+package dailyaccounting_test
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+
+	eventsv1 "github.com/ates/ates/gen/events/v1"
+	"github.com/ates/ates/services/accounting/ledgertest"
+	"github.com/ates/ates/services/dailyaccounting"
+	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/pgtest"
+	"github.com/ates/ates/services/internal/pgutil"
+)
+
+var days = [3]string{"2026-03-02", "2026-03-03", "2026-03-04"}
+
+func day(t *testing.T, s string) time.Time {
+	t.Helper()
+	d, err := bizday.Parse(s)
+	require.NoError(t, err)
+	return d
+}
+
+func newCloser(t *testing.T) (*dailyaccounting.Closer, *ledgertest.Book) {
+	t.Helper()
+	pool, _ := pgtest.NewDB(t)
+	return dailyaccounting.NewCloser(pool, time.UTC, slog.New(slog.DiscardHandler)), ledgertest.New(t, pool)
+}
+
+func closedDays(t *testing.T, closed []dailyaccounting.DayClosed) []string {
+	t.Helper()
+	var out []string
+	for _, c := range closed {
+		out = append(out, bizday.Format(c.Day))
+	}
+	return out
+}
+
+func TestCloseDayOverThreeDays(t *testing.T) {
+	t.Parallel()
+	closer, book := newCloser(t)
+	s := ledgertest.ThreeDays(book, days)
+	idle := book.Worker()
+
+	closed, err := closer.CloseDay(t.Context(), day(t, days[2]))
+	require.NoError(t, err)
+	require.Equal(t, days[:], closedDays(t, closed), "closing day 3 closes the open days 1 and 2 first")
+	require.Equal(t, []int{4, 4, 4}, []int{closed[0].Workers, closed[1].Workers, closed[2].Workers})
+	require.Equal(t, int64(15), closed[0].Paid)
+	require.Equal(t, int64(25+35), closed[2].Paid)
+
+	for _, d := range days {
+		got := book.Balances(d)
+		for id, want := range s.Want[d] {
+			require.Equal(t, want, got[id], "balance of %s on %s", id, d)
+		}
+		require.Contains(t, got, idle.ID, "a worker without activity gets a row on %s", d)
+		require.Equal(t, ledgertest.Balance{}, got[idle.ID])
+		require.Len(t, got, 4, "one row per worker, none for the tasks' author (a manager), on %s", d)
+	}
+
+	t.Run("payouts are audit rows of minus the closing balance on the closed day", func(t *testing.T) {
+		rows, err := book.Pool().Query(t.Context(),
+			"SELECT user_id, amount, business_date::text FROM audit_log WHERE kind = 'payout' ORDER BY business_date, amount")
+		require.NoError(t, err)
+		type payout struct {
+			User   uuid.UUID
+			Amount int64
+			Day    string
+		}
+		var got []payout
+		for rows.Next() {
+			var p payout
+			require.NoError(t, rows.Scan(&p.User, &p.Amount, &p.Day))
+			got = append(got, p)
+		}
+		require.NoError(t, rows.Err())
+		require.Equal(t, []payout{
+			{s.Ann.ID, -15, days[0]},
+			{s.Bob.ID, -35, days[2]},
+			{s.Ann.ID, -25, days[2]},
+		}, got)
+	})
+
+	t.Run("every worker's summary of every day waits in the outbox", func(t *testing.T) {
+		mails := outboxMails(t, book)
+		require.Len(t, mails, 12)
+		for _, d := range days {
+			for id, want := range s.Want[d] {
+				m := mails[mailKey{id, d}]
+				require.NotNil(t, m, "mail of %s on %s", id, d)
+				require.Equal(t, want, ledgertest.Balance{
+					Opening: m.GetOpening(), Rewards: m.GetRewards(), Fees: m.GetFees(),
+					Closing: m.GetClosing(), Payout: m.GetPayout(), Carry: m.GetCarry(),
+				}, "mail of %s on %s", id, d)
+			}
+		}
+		ann := mails[mailKey{s.Ann.ID, days[0]}]
+		require.Equal(t, s.Ann.Email, ann.GetEmail())
+		require.Equal(t, s.Ann.Name, ann.GetName())
+	})
+
+	require.Equal(t, 3, book.Count("SELECT count(*) FROM closed_days"))
+}
+
+type mailKey struct {
+	user uuid.UUID
+	day  string
+}
+
+// outboxMails decodes the send_email rows of the outbox.
+func outboxMails(t *testing.T, book *ledgertest.Book) map[mailKey]*eventsv1.SendEmail {
+	t.Helper()
+	rows, err := book.Pool().Query(t.Context(), "SELECT routing_key, message_type, payload FROM outbox ORDER BY id")
+	require.NoError(t, err)
+	defer rows.Close()
+	out := map[mailKey]*eventsv1.SendEmail{}
+	for rows.Next() {
+		var key, typ string
+		var payload []byte
+		require.NoError(t, rows.Scan(&key, &typ, &payload))
+		require.Equal(t, events.SendEmail, key)
+		require.Equal(t, "events.v1.SendEmail", typ)
+		m := &eventsv1.SendEmail{}
+		require.NoError(t, proto.Unmarshal(payload, m))
+		k := mailKey{uuid.MustParse(m.GetUserId()), m.GetDate()}
+		require.NotContains(t, out, k, "a second mail for %v", k)
+		out[k] = m
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// written counts what a close writes.
+func written(t *testing.T, book *ledgertest.Book) [4]int {
+	t.Helper()
+	return [4]int{
+		book.Count("SELECT count(*) FROM balances"),
+		book.Count("SELECT count(*) FROM audit_log WHERE kind = 'payout'"),
+		book.Count("SELECT count(*) FROM outbox"),
+		book.Count("SELECT count(*) FROM closed_days"),
+	}
+}
+
+func TestClosingAClosedDayWritesNothing(t *testing.T) {
+	t.Parallel()
+	closer, book := newCloser(t)
+	ledgertest.ThreeDays(book, days)
+
+	_, err := closer.CloseDay(t.Context(), day(t, days[2]))
+	require.NoError(t, err)
+	before := written(t, book)
+	require.Equal(t, [4]int{9, 3, 9, 3}, before)
+
+	for _, d := range days {
+		closed, err := closer.CloseDay(t.Context(), day(t, d))
+		require.NoError(t, err)
+		require.Empty(t, closed, "closing %s again", d)
+	}
+	require.Equal(t, before, written(t, book))
+}
+
+func TestConcurrentClosesWriteOneSet(t *testing.T) {
+	t.Parallel()
+	pool, url := pgtest.NewDB(t)
+	book := ledgertest.New(t, pool)
+	s := ledgertest.ThreeDays(book, days)
+	log := slog.New(slog.DiscardHandler)
+	// Two replicas: separate pools, as separate processes would have.
+	var closers [2]*dailyaccounting.Closer
+	for i := range closers {
+		p, err := pgutil.Connect(t.Context(), url)
+		require.NoError(t, err)
+		t.Cleanup(p.Close)
+		closers[i] = dailyaccounting.NewCloser(p, time.UTC, log)
+	}
+
+	for _, d := range days {
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		results := make([][]dailyaccounting.DayClosed, len(closers))
+		errs := make([]error, len(closers))
+		for i, c := range closers {
+			wg.Go(func() {
+				<-start
+				results[i], errs[i] = c.CloseDay(context.Background(), day(t, d))
+			})
+		}
+		close(start)
+		wg.Wait()
+		require.NoError(t, errs[0])
+		require.NoError(t, errs[1])
+		require.Len(t, append(results[0], results[1]...), 1, "exactly one replica closed %s", d)
+	}
+	require.Equal(t, [4]int{9, 3, 9, 3}, written(t, book))
+	for _, d := range days {
+		got := book.Balances(d)
+		for id, want := range s.Want[d] {
+			require.Equal(t, want, got[id], "balance of %s on %s", id, d)
+		}
+	}
+}
+
+func TestCloseDayRefusesDaysNotOver(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.NewDB(t)
+	book := ledgertest.New(t, pool)
+	book.Worker()
+	// Kiritimati is 14 hours ahead of UTC: its today is the UTC today or tomorrow.
+	loc, err := time.LoadLocation("Pacific/Kiritimati")
+	require.NoError(t, err)
+	closer := dailyaccounting.NewCloser(pool, loc, slog.New(slog.DiscardHandler))
+	today := bizday.Of(time.Now(), loc)
+
+	for _, tc := range []struct {
+		name string
+		day  time.Time
+	}{
+		{"today in the business time zone is refused", today},
+		{"tomorrow is refused", bizday.Next(today)},
+		{"a day next year is refused", today.AddDate(1, 0, 0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := closer.CloseDay(t.Context(), tc.day)
+			require.ErrorIs(t, err, dailyaccounting.ErrDayNotOver)
+			require.ErrorContains(t, err, bizday.Format(tc.day))
+		})
+	}
+	require.Equal(t, [4]int{0, 0, 0, 0}, written(t, book), "nothing is written")
+
+	closed, err := closer.CloseDay(t.Context(), bizday.Prev(today))
+	require.NoError(t, err)
+	require.Len(t, closed, 1, "yesterday in the business time zone can be closed")
+}
+
+func TestDaysCloseInOrderWithoutGaps(t *testing.T) {
+	t.Parallel()
+	closer, book := newCloser(t)
+	ann := book.Worker()
+	task := book.Fee(ann.ID, "2026-04-01", -18)
+	book.Reward(ann.ID, task, "2026-04-01", 30)
+	lateTask := book.Fee(ann.ID, "2026-04-01", -20)
+
+	closed, err := closer.CloseDay(t.Context(), day(t, "2026-04-01"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"2026-04-01"}, closedDays(t, closed))
+	require.Equal(t, ledgertest.Balance{Rewards: 30, Fees: -38, Closing: -8, Carry: -8}, book.Balances("2026-04-01")[ann.ID])
+
+	// A worker who joins later, and activity two days on; nothing on the days between.
+	bob := book.Worker()
+	book.Reward(ann.ID, lateTask, "2026-04-04", 40)
+
+	closed, err = closer.CloseDay(t.Context(), day(t, "2026-04-04"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"2026-04-02", "2026-04-03", "2026-04-04"}, closedDays(t, closed))
+	for _, d := range []string{"2026-04-02", "2026-04-03"} {
+		got := book.Balances(d)
+		require.Equal(t, ledgertest.Balance{Opening: -8, Closing: -8, Carry: -8}, got[ann.ID], "a quiet day carries the carry on (%s)", d)
+		require.Equal(t, ledgertest.Balance{}, got[bob.ID], "a quiet day still gets a row for every worker (%s)", d)
+	}
+	require.Equal(t, ledgertest.Balance{Opening: -8, Rewards: 40, Closing: 32, Payout: 32}, book.Balances("2026-04-04")[ann.ID])
+
+	closed, err = closer.CloseDay(t.Context(), day(t, "2026-03-15"))
+	require.NoError(t, err)
+	require.Empty(t, closed, "a day before the last closed one needs no close")
+}
+
+// sortedLines sorts the lines of s.
+func sortedLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "\n") + "\n"
+}

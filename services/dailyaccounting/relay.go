@@ -1,0 +1,152 @@
+package dailyaccounting
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/ates/ates/services/dailyaccounting/internal/dailyaccountingdb"
+	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/pgutil"
+)
+
+const (
+	// relayBatch is how many outbox rows one transaction publishes.
+	relayBatch = 100
+	// publishTimeout bounds the wait for one publisher confirm.
+	publishTimeout = 10 * time.Second
+	// maxRelayBackoff caps the wait after failures (broker down, no queue bound yet).
+	maxRelayBackoff = 30 * time.Second
+)
+
+// Relay publishes the outbox: unsent rows, oldest first, each under its own event id and
+// with the broker's confirm, then marks them sent. A row that cannot be published stays
+// unsent, and so do the rows after it, until a later attempt succeeds: nothing is lost
+// or skipped. A crash between the confirm and the commit publishes a row again, with the
+// same event id, which consumers drop as a duplicate.
+type Relay struct {
+	pool     *pgxpool.Pool
+	conn     *broker.Conn
+	interval time.Duration
+	wake     chan struct{}
+	log      *slog.Logger
+}
+
+// NewRelay returns a relay that polls the outbox on pool every interval and publishes
+// through conn.
+func NewRelay(pool *pgxpool.Pool, conn *broker.Conn, interval time.Duration, log *slog.Logger) *Relay {
+	return &Relay{pool: pool, conn: conn, interval: interval, wake: make(chan struct{}, 1), log: log}
+}
+
+// Wake makes a running relay look at the outbox now instead of at its next poll.
+func (r *Relay) Wake() {
+	select {
+	case r.wake <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// Run relays until ctx ends, backing off while publishing fails.
+func (r *Relay) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		wait := r.interval
+		if n, err := r.Flush(ctx); err != nil {
+			failures++
+			wait = min(r.interval<<min(failures, 10), maxRelayBackoff)
+			r.log.WarnContext(ctx, "outbox relay failed; retrying", "published", n, "retry_in", wait, "err", err)
+		} else {
+			failures = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-r.wake:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// Flush publishes every unsent row and returns how many it published. It stops at the
+// first row it cannot publish, or between rows when ctx ends.
+func (r *Relay) Flush(ctx context.Context) (int, error) {
+	total := 0
+	for ctx.Err() == nil {
+		n, more, err := r.flushBatch(ctx)
+		total += n
+		if err != nil || !more {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// flushBatch publishes one batch in a transaction that locks its rows (another replica's
+// relay skips them) and marks what was confirmed. more says a full batch went out.
+func (r *Relay) flushBatch(ctx context.Context) (n int, more bool, err error) {
+	// The transaction outlives a shutdown's cancel, so rows confirmed by the broker are
+	// marked sent; ctx only stops the loop between rows.
+	txCtx := context.WithoutCancel(ctx)
+	var pubErr error
+	err = pgutil.InTx(txCtx, r.pool, func(tx pgx.Tx) error {
+		q := dailyaccountingdb.New(tx)
+		rows, err := q.OutboxListUnsent(txCtx, relayBatch)
+		if err != nil {
+			return fmt.Errorf("list unsent outbox rows: %w", err)
+		}
+		sent := make([]int64, 0, len(rows))
+		for _, row := range rows {
+			if pubErr = ctx.Err(); pubErr != nil {
+				break
+			}
+			if pubErr = r.publish(txCtx, row); pubErr != nil {
+				break
+			}
+			sent = append(sent, row.ID)
+		}
+		n, more = len(sent), len(rows) == relayBatch && pubErr == nil
+		if len(sent) == 0 {
+			return nil
+		}
+		if err := q.OutboxMarkSent(txCtx, sent); err != nil {
+			return fmt.Errorf("mark outbox rows sent: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return n, more, pubErr
+}
+
+// publish sends one row's payload with the row's event id and waits for the confirm.
+func (r *Relay) publish(ctx context.Context, row dailyaccountingdb.OutboxListUnsentRow) error {
+	mt, err := protoregistry.GlobalTypes.FindMessageByName(protoreflect.FullName(row.MessageType))
+	if err != nil {
+		return fmt.Errorf("outbox row %d: message type %q: %w", row.ID, row.MessageType, err)
+	}
+	msg := mt.New().Interface()
+	if err := proto.Unmarshal(row.Payload, msg); err != nil {
+		return fmt.Errorf("outbox row %d: decode %s: %w", row.ID, row.MessageType, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if _, err := r.conn.Publish(ctx, row.RoutingKey, msg, broker.WithEventID(row.EventID.String())); err != nil {
+		if errors.Is(err, broker.ErrUnroutable) {
+			return fmt.Errorf("outbox row %d: no queue is bound for %s yet (is its consumer deployed?): %w", row.ID, row.RoutingKey, err)
+		}
+		return fmt.Errorf("outbox row %d: %w", row.ID, err)
+	}
+	return nil
+}
