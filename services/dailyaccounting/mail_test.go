@@ -16,6 +16,7 @@ import (
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/mailsender"
 	"github.com/ates/ates/services/mailsender/mailpittest"
@@ -51,8 +52,7 @@ func TestEveryWorkerGetsOneMailPerClosedDay(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	listen := config.Listen{HTTP: "127.0.0.1:0"}
 
-	queue := mailsender.Queue()
-	queue.Name = queues[0]
+	queue := events.MailsenderQueueSpec(queues[0])
 	sender, err := mailsender.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}, queue, log)
 	require.NoError(t, err)
 	serve(t, sender)

@@ -18,6 +18,7 @@ import (
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 )
@@ -40,13 +41,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("dailyaccounting: %w", err)
 	}
-	srv, err := server.New(server.Options{
-		Name:            "dailyaccounting",
-		HTTPAddr:        listen.HTTP,
-		Logger:          log,
-		Ready:           deps.Checks(),
-		ShutdownTimeout: cfg.ShutdownTimeout,
-	})
+	srv, err := deps.HealthServer("dailyaccounting", listen.HTTP, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -87,6 +82,11 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer deps.Close()
+	// Declaring mailsender's queue here too means the relay's summaries are routable even
+	// before mailsender first ran.
+	if err := deps.Broker.DeclareQueue(ctx, events.MailsenderQueueSpec(events.MailsenderQueue)); err != nil {
+		return fmt.Errorf("dailyaccounting: declare queue: %w", err)
+	}
 	s, err := New(cfg, cfg.DailyaccountingListen, deps, log)
 	if err != nil {
 		return err

@@ -62,8 +62,7 @@ func newEnv(t *testing.T, opts options) *env {
 	cfg.EventTimeout = 5 * time.Second
 	e := &env{pool: pool, exchange: exchange, queue: queues[0], pub: brokertest.Dial(t, exchange)}
 	deps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
-	queue := mailsender.Queue()
-	queue.Name = e.queue
+	queue := events.MailsenderQueueSpec(e.queue)
 	queue.RetryDelay = 100 * time.Millisecond
 	queue.MaxDeliveries = opts.maxDeliveries
 	if queue.MaxDeliveries == 0 {

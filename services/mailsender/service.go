@@ -24,12 +24,6 @@ import (
 // prefetch is how many mails are sent at once.
 const prefetch = 4
 
-// Queue is mailsender's queue: send_email events, retried after the broker's default
-// delay and dead-lettered after its default number of attempts.
-func Queue() broker.QueueSpec {
-	return broker.QueueSpec{Name: events.MailsenderQueue, RoutingKeys: []string{events.SendEmail}}
-}
-
 // Service is mailsender assembled: the consumer and the HTTP server.
 type Service struct {
 	pool    *pgxpool.Pool
@@ -42,7 +36,7 @@ type Service struct {
 	log     *slog.Logger
 }
 
-// New builds mailsender on deps: it consumes queue (Queue() in production, a private one
+// New builds mailsender on deps: it consumes queue (events.MailsenderQueueSpec in production, a private one
 // in tests), sends through cfg.SMTP, records sent mails in the database and serves HTTP
 // on listen.HTTP.
 func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue broker.QueueSpec, log *slog.Logger) (*Service, error) {
@@ -50,13 +44,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue broker.Q
 	if err != nil {
 		return nil, fmt.Errorf("mailsender: %w", err)
 	}
-	srv, err := server.New(server.Options{
-		Name:            "mailsender",
-		HTTPAddr:        listen.HTTP,
-		Logger:          log,
-		Ready:           deps.Checks(),
-		ShutdownTimeout: cfg.ShutdownTimeout,
-	})
+	srv, err := deps.HealthServer("mailsender", listen.HTTP, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +82,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer deps.Close()
-	s, err := New(cfg, cfg.MailsenderListen, deps, Queue(), log)
+	s, err := New(cfg, cfg.MailsenderListen, deps, events.MailsenderQueueSpec(events.MailsenderQueue), log)
 	if err != nil {
 		return err
 	}

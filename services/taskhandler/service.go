@@ -36,13 +36,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 	if err != nil {
 		return nil, fmt.Errorf("build validator: %w", err)
 	}
-	srv, err := server.New(server.Options{
-		Name:            "taskhandler",
-		HTTPAddr:        listen.HTTP,
-		Logger:          log,
-		Ready:           deps.Checks(),
-		ShutdownTimeout: cfg.ShutdownTimeout,
-	})
+	srv, err := deps.HealthServer("taskhandler", listen.HTTP, cfg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,18 @@ func (d *Deps) Checks() map[string]server.Check {
 	return checks
 }
 
+// HealthServer is the HTTP side of a service without an API: /healthz, /readyz over the
+// open connections, and /metrics.
+func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logger) (*server.Server, error) {
+	return server.New(server.Options{
+		Name:            name,
+		HTTPAddr:        addr,
+		Logger:          log,
+		Ready:           d.Checks(),
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+}
+
 // Close closes the broker connection, then the pool: consumers and publishers are done
 // by the time a service calls it.
 func (d *Deps) Close() {

@@ -35,3 +35,10 @@ func TaskhandlerQueueSpec(name string) broker.QueueSpec {
 		RoutingKeys: []string{TaskCreate, TaskComplete, TaskAssign, TasksReassign},
 	}
 }
+
+// MailsenderQueueSpec is mailsender's queue, bound to send_email. dailyaccounting
+// declares it too, so that summaries are routable before mailsender first starts; both
+// must declare it identically.
+func MailsenderQueueSpec(name string) broker.QueueSpec {
+	return broker.QueueSpec{Name: name, RoutingKeys: []string{SendEmail}}
+}
