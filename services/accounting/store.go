@@ -12,6 +12,7 @@ import (
 
 	"github.com/ates/ates/services/accounting/internal/accountingdb"
 	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/ledger"
 	"github.com/ates/ates/services/internal/pgutil"
 )
 
@@ -117,13 +118,12 @@ func readBalance(ctx context.Context, q *accountingdb.Queries, userID uuid.UUID,
 	if err != nil {
 		return dayBalance{}, fmt.Errorf("sum open days: %w", err)
 	}
-	sums := make([]daySums, len(rows))
+	sums := make([]ledger.DaySums, len(rows))
 	for i, r := range rows {
-		sums[i] = daySums{day: r.BusinessDate, rewards: r.Rewards, fees: r.Fees}
+		sums[i] = ledger.DaySums{Day: r.BusinessDate, Rewards: r.Rewards, Fees: r.Fees}
 	}
-	b := openBalance(carry, day, sums)
-	b.UserID = userID
-	return b, nil
+	b := ledger.Open(carry, day, sums)
+	return dayBalance{UserID: userID, Day: day, Opening: b.Opening, Rewards: b.Rewards, Fees: b.Fees, Closing: b.Closing}, nil
 }
 
 // DaySums returns the sums of every reward and every fee row of day.
