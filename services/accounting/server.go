@@ -103,17 +103,9 @@ func (s *Server) GetStats(ctx context.Context, req *accountingv1.GetStatsRequest
 // day reads a request's date: empty is today in the business time zone, and no day
 // after today is accepted.
 func (s *Server) day(date string) (time.Time, error) {
-	today := bizday.Of(s.now(), s.loc)
-	if date == "" {
-		return today, nil
-	}
-	day, err := bizday.Parse(date)
+	day, err := bizday.ParseUpTo(date, bizday.Of(s.now(), s.loc))
 	if err != nil {
-		return time.Time{}, status.Errorf(codes.InvalidArgument, "date: %v", err)
-	}
-	if day.After(today) {
-		return time.Time{}, status.Errorf(codes.InvalidArgument, "date: %s is in the future (today is %s in %s)",
-			date, bizday.Format(today), s.loc)
+		return time.Time{}, status.Errorf(codes.InvalidArgument, "date: %v in %s", err, s.loc)
 	}
 	return day, nil
 }

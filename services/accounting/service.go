@@ -5,7 +5,6 @@ package accounting
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -40,17 +39,12 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, auth authn
 // Run serves accounting until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log = log.With("service", "accounting")
-	deps, err := app.Open(ctx, cfg, "accounting", log, app.Needs{Postgres: true})
+	deps, err := app.Open(ctx, cfg, "accounting", log, app.Needs{Postgres: true, Auth: true})
 	if err != nil {
 		return err
 	}
 	defer deps.Close()
-	auth, err := authn.Dial(cfg.AuthClient.Addr, cfg.AuthClient.CacheTTL)
-	if err != nil {
-		return fmt.Errorf("accounting: %w", err)
-	}
-	defer auth.Close()
-	srv, err := New(cfg, cfg.AccountingListen, deps.Pool, auth, log)
+	srv, err := New(cfg, cfg.AccountingListen, deps.Pool, deps.Auth, log)
 	if err != nil {
 		return err
 	}

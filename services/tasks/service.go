@@ -64,7 +64,7 @@ func (s *Service) Serve(ctx context.Context) error {
 // Run serves the tasks API until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log = log.With("service", "tasks")
-	deps, err := app.Open(ctx, cfg, "tasks", log, app.Needs{Postgres: true, Broker: true})
+	deps, err := app.Open(ctx, cfg, "tasks", log, app.Needs{Postgres: true, Broker: true, Auth: true})
 	if err != nil {
 		return err
 	}
@@ -74,12 +74,7 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := deps.Broker.DeclareQueue(ctx, events.TaskhandlerQueueSpec(events.TaskhandlerQueue)); err != nil {
 		return fmt.Errorf("tasks: declare queue: %w", err)
 	}
-	auth, err := authn.Dial(cfg.AuthClient.Addr, cfg.AuthClient.CacheTTL)
-	if err != nil {
-		return err
-	}
-	defer auth.Close()
-	svc, err := New(cfg, cfg.TasksListen, deps, auth, log)
+	svc, err := New(cfg, cfg.TasksListen, deps, deps.Auth, log)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgutil"
@@ -20,12 +21,15 @@ import (
 type Needs struct {
 	Postgres bool
 	Broker   bool
+	// Auth is a client of the auth service, for APIs that authenticate every call.
+	Auth bool
 }
 
 // Deps are a service's open connections.
 type Deps struct {
 	Pool   *pgxpool.Pool
 	Broker *broker.Conn
+	Auth   *authn.Client
 }
 
 // Open connects what needs asks for; Close releases it.
@@ -45,6 +49,14 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 		d.Broker = conn
+	}
+	if needs.Auth {
+		auth, err := authn.Dial(cfg.AuthClient.Addr, cfg.AuthClient.CacheTTL)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		d.Auth = auth
 	}
 	return d, nil
 }
@@ -78,9 +90,12 @@ func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logg
 	})
 }
 
-// Close closes the broker connection, then the pool: consumers and publishers are done
+// Close closes the auth client and the broker connection, then the pool: consumers and publishers are done
 // by the time a service calls it.
 func (d *Deps) Close() {
+	if d.Auth != nil {
+		_ = d.Auth.Close()
+	}
 	if d.Broker != nil {
 		_ = d.Broker.Close()
 	}

@@ -41,3 +41,29 @@ func TestParse(t *testing.T) {
 		require.Error(t, err, bad)
 	}
 }
+
+func TestParseUpTo(t *testing.T) {
+	t.Parallel()
+	today, err := bizday.Parse("2026-11-25")
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		name, date, want, err string
+	}{
+		{"empty means today", "", "2026-11-25", ""},
+		{"today itself is fine", "2026-11-25", "2026-11-25", ""},
+		{"a past day is fine", "2025-01-31", "2025-01-31", ""},
+		{"tomorrow is refused", "2026-11-26", "", "future"},
+		{"a non-date is refused", "2026-13-01", "", "YYYY-MM-DD"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			day, err := bizday.ParseUpTo(tc.date, today)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, bizday.Format(day))
+		})
+	}
+}

@@ -140,8 +140,13 @@ func (s *Server) recovered(ctx context.Context, p any) error {
 	return status.Error(codes.Internal, "internal error")
 }
 
-// GRPCAddr is the bound gRPC address.
-func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+// GRPCAddr is the bound gRPC address; empty for a server without gRPC.
+func (s *Server) GRPCAddr() string {
+	if s.grpcLis == nil {
+		return ""
+	}
+	return s.grpcLis.Addr().String()
+}
 
 // HTTPAddr is the bound HTTP address.
 func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
