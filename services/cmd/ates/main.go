@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ates/ates/services/accounting"
+	"github.com/ates/ates/services/analytics"
 	"github.com/ates/ates/services/auth"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/config"
@@ -33,6 +34,7 @@ import (
 // services maps each subcommand to the service it runs; `all` runs every one of them.
 var services = map[string]func(context.Context, config.Config, *slog.Logger) error{
 	"accounting":      accounting.Run,
+	"analytics":       analytics.Run,
 	"auth":            auth.Run,
 	"dailyaccounting": dailyaccounting.Run,
 	"mailsender":      mailsender.Run,

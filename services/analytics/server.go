@@ -1,0 +1,154 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	analyticsv1 "github.com/ates/ates/gen/analytics/v1"
+	authv1 "github.com/ates/ates/gen/auth/v1"
+	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/analytics/internal/analyticsdb"
+	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/internal/server"
+)
+
+// maxRangeDays bounds a range of days asked for at once.
+const maxRangeDays = 366
+
+// Server implements analyticsv1.AnalyticsServiceServer, for admins only.
+type Server struct {
+	analyticsv1.UnimplementedAnalyticsServiceServer
+	store *store
+	loc   *time.Location
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// GetWorkerStats counts the workers whose balance of a day is below zero.
+func (s *Server) GetWorkerStats(ctx context.Context, req *analyticsv1.GetWorkerStatsRequest) (*analyticsv1.GetWorkerStatsResponse, error) {
+	if _, err := authn.Require(ctx, authv1.Role_ROLE_ADMIN); err != nil {
+		return nil, err
+	}
+	day, err := s.day("date", req.GetDate())
+	if err != nil {
+		return nil, err
+	}
+	negative, workers, err := s.store.workerStats(ctx, day)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &analyticsv1.GetWorkerStatsResponse{Date: bizday.Format(day), NegativeBalanceWorkers: negative, Workers: workers}, nil
+}
+
+// GetCompanyEarnings shows the earnings of each day of the range and their total.
+func (s *Server) GetCompanyEarnings(ctx context.Context, req *analyticsv1.GetCompanyEarningsRequest) (*analyticsv1.GetCompanyEarningsResponse, error) {
+	if _, err := authn.Require(ctx, authv1.Role_ROLE_ADMIN); err != nil {
+		return nil, err
+	}
+	var from, to time.Time
+	var err error
+	switch {
+	case req.GetDate() != "" && (req.GetFrom() != "" || req.GetTo() != ""):
+		return nil, status.Error(codes.InvalidArgument, "date: give either date or from and to, not both")
+	case req.GetFrom() != "" || req.GetTo() != "":
+		from, to, err = s.dayRange(req.GetFrom(), req.GetTo())
+	default:
+		from, err = s.day("date", req.GetDate())
+		to = from
+	}
+	if err != nil {
+		return nil, err
+	}
+	byDay, err := s.store.earnings(ctx, from, to)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	resp := &analyticsv1.GetCompanyEarningsResponse{}
+	for d := from; !d.After(to); d = bizday.Next(d) {
+		resp.Days = append(resp.Days, &analyticsv1.DayEarnings{Date: bizday.Format(d), Earnings: byDay[d]})
+		resp.Total += byDay[d]
+	}
+	return resp, nil
+}
+
+// GetTopTask finds the completed task with the highest reward completed in the range.
+func (s *Server) GetTopTask(ctx context.Context, req *analyticsv1.GetTopTaskRequest) (*analyticsv1.GetTopTaskResponse, error) {
+	if _, err := authn.Require(ctx, authv1.Role_ROLE_ADMIN); err != nil {
+		return nil, err
+	}
+	from, to, err := s.dayRange(req.GetFrom(), req.GetTo())
+	if err != nil {
+		return nil, err
+	}
+	// The business days as instants: from the first day's midnight to the midnight after
+	// the last, in the business time zone.
+	start := time.Date(from.Year(), from.Month(), from.Day(), 0, 0, 0, 0, s.loc)
+	until := time.Date(to.Year(), to.Month(), to.Day()+1, 0, 0, 0, 0, s.loc)
+	t, err := s.store.topTask(ctx, start, until)
+	if errors.Is(err, pgutil.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "no task was completed from %s to %s", req.GetFrom(), req.GetTo())
+	}
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	return &analyticsv1.GetTopTaskResponse{Task: taskProto(t)}, nil
+}
+
+// day reads one requested day named field: empty is today, no day after today.
+func (s *Server) day(field, date string) (time.Time, error) {
+	day, err := bizday.ParseUpTo(date, bizday.Of(s.now(), s.loc))
+	if err != nil {
+		return time.Time{}, status.Errorf(codes.InvalidArgument, "%s: %v in %s", field, err, s.loc)
+	}
+	return day, nil
+}
+
+// dayRange reads from and to: both required, from ≤ to, at most maxRangeDays days.
+func (s *Server) dayRange(fromDate, toDate string) (from, to time.Time, err error) {
+	if fromDate == "" || toDate == "" {
+		return time.Time{}, time.Time{}, status.Error(codes.InvalidArgument, "from, to: give both ends of the range")
+	}
+	if from, err = s.day("from", fromDate); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	if to, err = s.day("to", toDate); err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	switch {
+	case to.Before(from):
+		return time.Time{}, time.Time{}, status.Errorf(codes.InvalidArgument, "to: %s is before from %s", toDate, fromDate)
+	case to.Sub(from) >= maxRangeDays*24*time.Hour:
+		return time.Time{}, time.Time{}, status.Errorf(codes.InvalidArgument, "to: a range is at most %d days", maxRangeDays)
+	}
+	return from, to, nil
+}
+
+func (s *Server) toStatus(ctx context.Context, err error) error {
+	return server.Status(ctx, s.log, err)
+}
+
+func taskProto(t analyticsdb.Task) *tasksv1.Task {
+	p := &tasksv1.Task{
+		Id:          t.ID.String(),
+		Author:      t.AuthorID.String(),
+		AssignedTo:  t.AssigneeID.String(),
+		Description: t.Description,
+		Reward:      t.Reward,
+		Fee:         t.Fee,
+		Status:      tasksv1.TaskStatus_TASK_STATUS_COMPLETE,
+		CreatedAt:   timestamppb.New(t.CreatedAt),
+		UpdatedAt:   timestamppb.New(t.UpdatedAt),
+	}
+	if t.CompletedAt.Valid {
+		p.CompletedAt = timestamppb.New(t.CompletedAt.Time)
+	}
+	return p
+}

@@ -1,0 +1,49 @@
+// Package analytics is the analytics API, for admins: how many workers are below zero on
+// a day, what the company earned over a range of days, and the most rewarding task
+// completed in a range. It only reads.
+package analytics
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc"
+
+	analyticsv1 "github.com/ates/ates/gen/analytics/v1"
+	"github.com/ates/ates/services/internal/app"
+	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/server"
+)
+
+// New builds the analytics servers on deps, authenticating callers with auth.
+func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Authenticator, log *slog.Logger) (*server.Server, error) {
+	impl := &Server{store: &store{pool: deps.Pool}, loc: cfg.BusinessTZ, now: time.Now, log: log}
+	return server.New(server.Options{
+		Name:            "analytics",
+		GRPCAddr:        listen.GRPC,
+		HTTPAddr:        listen.HTTP,
+		Logger:          log,
+		Interceptors:    []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(auth)},
+		Register:        func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, impl) },
+		Gateways:        []server.GatewayFunc{analyticsv1.RegisterAnalyticsServiceHandlerFromEndpoint},
+		Ready:           deps.Checks(),
+		ShutdownTimeout: cfg.ShutdownTimeout,
+	})
+}
+
+// Run serves analytics until ctx ends.
+func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	log = log.With("service", "analytics")
+	deps, err := app.Open(ctx, cfg, "analytics", log, app.Needs{Postgres: true, Auth: true})
+	if err != nil {
+		return err
+	}
+	defer deps.Close()
+	srv, err := New(cfg, cfg.AnalyticsListen, deps, deps.Auth, log)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx)
+}

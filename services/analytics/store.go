@@ -1,0 +1,110 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ates/ates/services/analytics/internal/analyticsdb"
+	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/ledger"
+	"github.com/ates/ates/services/internal/pgutil"
+)
+
+// store reads the audit log, balances and tasks; analytics never writes. Each answer is
+// read in one read-only snapshot, so a close running meanwhile cannot mix two states.
+type store struct {
+	pool *pgxpool.Pool
+}
+
+func (s *store) snapshot(ctx context.Context, fn func(q *analyticsdb.Queries) error) error {
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly},
+		func(tx pgx.Tx) error { return fn(analyticsdb.New(tx)) })
+}
+
+// workerStats counts the active workers and those whose balance of day is below zero:
+// from the stored balances of a closed day, rolled forward from the last close for an
+// open one.
+func (s *store) workerStats(ctx context.Context, day time.Time) (negative, workers int64, err error) {
+	err = s.snapshot(ctx, func(q *analyticsdb.Queries) error {
+		ids, err := q.UserListWorkerIDs(ctx)
+		if err != nil {
+			return fmt.Errorf("list workers: %w", err)
+		}
+		workers = int64(len(ids))
+		closed, err := q.ClosedDayExists(ctx, day)
+		if err != nil {
+			return fmt.Errorf("look up close of %s: %w", bizday.Format(day), err)
+		}
+		if closed {
+			negative, err = q.BalanceCountNegative(ctx, day)
+			return err
+		}
+		negative, err = openNegative(ctx, q, ids, day)
+		return err
+	})
+	return negative, workers, err
+}
+
+// openNegative counts workers below zero on open day, from the carries of the last
+// closed day and the sums of every open day since.
+func openNegative(ctx context.Context, q *analyticsdb.Queries, workers []uuid.UUID, day time.Time) (int64, error) {
+	carries := map[uuid.UUID]int64{}
+	last, err := q.ClosedDayLastBefore(ctx, day)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		last = time.Time{}
+	case err != nil:
+		return 0, fmt.Errorf("find last closed day: %w", err)
+	default:
+		rows, err := q.BalanceCarries(ctx, last)
+		if err != nil {
+			return 0, fmt.Errorf("read carries of %s: %w", bizday.Format(last), err)
+		}
+		for _, r := range rows {
+			carries[r.UserID] = r.Carry
+		}
+	}
+	rows, err := q.LogWorkerSumsByDay(ctx, analyticsdb.LogWorkerSumsByDayParams{After: last, Through: day})
+	if err != nil {
+		return 0, fmt.Errorf("sum open days: %w", err)
+	}
+	sums := map[uuid.UUID][]ledger.DaySums{}
+	for _, r := range rows {
+		sums[r.UserID] = append(sums[r.UserID], ledger.DaySums{Day: r.BusinessDate, Rewards: r.Rewards, Fees: r.Fees})
+	}
+	var negative int64
+	for _, id := range workers {
+		if ledger.Open(carries[id], day, sums[id]).Closing < 0 {
+			negative++
+		}
+	}
+	return negative, nil
+}
+
+// earnings returns the company's earnings of each day in [from, to] with activity.
+func (s *store) earnings(ctx context.Context, from, to time.Time) (map[time.Time]int64, error) {
+	rows, err := analyticsdb.New(s.pool).LogEarningsByDay(ctx, analyticsdb.LogEarningsByDayParams{FromDay: from, ToDay: to})
+	if err != nil {
+		return nil, fmt.Errorf("sum earnings from %s to %s: %w", bizday.Format(from), bizday.Format(to), err)
+	}
+	out := make(map[time.Time]int64, len(rows))
+	for _, r := range rows {
+		out[r.BusinessDate] = r.Earnings
+	}
+	return out, nil
+}
+
+// topTask returns the completed task with the highest reward completed in [from, until).
+func (s *store) topTask(ctx context.Context, from, until time.Time) (analyticsdb.Task, error) {
+	t, err := analyticsdb.New(s.pool).TaskTopCompleted(ctx, analyticsdb.TaskTopCompletedParams{FromTime: from, UntilTime: until})
+	if err != nil {
+		return analyticsdb.Task{}, fmt.Errorf("find top task: %w", pgutil.Translate(err))
+	}
+	return t, nil
+}
