@@ -1,27 +1,22 @@
 package accounting_test
 
 import (
-	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	accountingv1 "github.com/ates/ates/gen/accounting/v1"
 	"github.com/ates/ates/services/accounting"
 	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/dailyaccounting"
-	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgtest"
+	"github.com/ates/ates/services/internal/server/servertest"
 )
 
 // env is a running accounting API with a real auth service on a private database.
@@ -43,22 +38,10 @@ func newEnv(t *testing.T, loc *time.Location) *env {
 	}
 	cfg := e.Config
 	cfg.BusinessTZ = e.loc
-	auth, err := authn.Dial(e.GRPCAddr, 0)
+	srv, err := accounting.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, pool, e.Authenticator(t), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	srv, err := accounting.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, pool, auth, slog.New(slog.DiscardHandler))
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		require.NoError(t, <-done)
-		_ = auth.Close()
-	})
-	e.client = accountingv1.NewAccountingServiceClient(conn)
+	servertest.Serve(t, srv.Serve)
+	e.client = accountingv1.NewAccountingServiceClient(servertest.Dial(t, srv))
 	e.http = srv.HTTPAddr()
 	return e
 }
@@ -91,15 +74,5 @@ func figures(b *accountingv1.Balance) ledgertest.Balance {
 // rest calls accounting over HTTP with token and decodes the JSON answer.
 func (e *env) rest(t *testing.T, path, token string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://"+e.http+path, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	out := map[string]any{}
-	require.NoError(t, json.Unmarshal(raw, &out), "body: %s", raw)
-	return resp.StatusCode, out
+	return servertest.REST(t, e.http, http.MethodGet, path, token, "")
 }

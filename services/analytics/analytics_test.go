@@ -2,8 +2,6 @@ package analytics_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"testing"
@@ -21,7 +19,6 @@ import (
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/app"
-	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgtest"
@@ -43,11 +40,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	pool, _ := pgtest.NewDB(t)
 	e := &env{Env: authtest.Start(t, pool), book: ledgertest.New(t, pool)}
-	auth, err := authn.Dial(e.GRPCAddr, 0)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = auth.Close() })
 	srv, err := analytics.New(e.Config, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
-		&app.Deps{Pool: pool}, auth, slog.New(slog.DiscardHandler))
+		&app.Deps{Pool: pool}, e.Authenticator(t), slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	servertest.Serve(t, srv.Serve)
 	e.client = analyticsv1.NewAnalyticsServiceClient(servertest.Dial(t, srv))
@@ -221,17 +215,7 @@ func TestOnlyAdminsAndGoodInput(t *testing.T) {
 	}
 
 	get := func(path, token string) (int, map[string]any) {
-		req, err := http.NewRequest("GET", "http://"+e.http+path, nil)
-		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		out := map[string]any{}
-		require.NoError(t, json.Unmarshal(raw, &out), "%s", raw)
-		return resp.StatusCode, out
+		return servertest.REST(t, e.http, http.MethodGet, path, token, "")
 	}
 	code, out := get("/v1/analytics/company?from="+e.s.Days[0]+"&to="+e.s.Days[2], e.admin.Token)
 	require.Equal(t, http.StatusOK, code, "%v", out)

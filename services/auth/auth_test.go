@@ -3,8 +3,6 @@ package auth_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/internal/pgtest"
+	"github.com/ates/ates/services/internal/server/servertest"
 )
 
 func newEnv(t *testing.T) *authtest.Env {
@@ -235,23 +234,10 @@ func TestSecretsAreNotStored(t *testing.T) {
 func TestREST(t *testing.T) {
 	t.Parallel()
 	env := newEnv(t)
-	base := "http://" + env.HTTPAddr
 
 	do := func(t *testing.T, method, path, token, body string) (int, map[string]any) {
 		t.Helper()
-		req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-		require.NoError(t, err)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		var out map[string]any
-		require.NoError(t, json.Unmarshal(raw, &out), "body: %s", raw)
-		return resp.StatusCode, out
+		return servertest.REST(t, env.HTTPAddr, method, path, token, body)
 	}
 
 	code, out := do(t, "POST", "/v1/auth/register", "", `{"name":"Rest Worker","email":"rest@example.com","role":"ROLE_WORKER","photo_hash":"rest-photo-hash"}`)

@@ -2,16 +2,13 @@ package tasks_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/auth/authtest"
+	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/tasks/taskstest"
 )
 
@@ -66,17 +63,5 @@ func assignTo(t *testing.T, env *taskstest.Env, manager authtest.User, taskID st
 // rest calls the tasks API over HTTP and decodes the JSON answer.
 func rest(t *testing.T, env *taskstest.Env, method, path, token, body string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest(method, "http://"+env.TasksHTTP+path, strings.NewReader(body))
-	require.NoError(t, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	out := map[string]any{}
-	require.NoError(t, json.Unmarshal(raw, &out), "body: %s", raw)
-	return resp.StatusCode, out
+	return servertest.REST(t, env.TasksHTTP, method, path, token, body)
 }

@@ -10,14 +10,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	"github.com/ates/ates/services/auth"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/server/servertest"
 )
 
 // Env is a running auth service.
@@ -42,20 +41,8 @@ func Start(t testing.TB, pool *pgxpool.Pool) *Env {
 	if err != nil {
 		t.Fatalf("start auth: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	conn, err := grpc.NewClient(srv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("dial auth: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("auth stopped with %v", err)
-		}
-	})
+	servertest.Serve(t, srv.Serve)
+	conn := servertest.Dial(t, srv)
 	cfg.AuthClient.Addr = srv.GRPCAddr()
 	return &Env{
 		Config:   cfg,
@@ -65,6 +52,18 @@ func Start(t testing.TB, pool *pgxpool.Pool) *Env {
 		Client:   authv1.NewAuthServiceClient(conn),
 		store:    store,
 	}
+}
+
+// Authenticator asks this auth service, as the other services do (no cache); it is
+// closed when the test ends.
+func (e *Env) Authenticator(t testing.TB) *authn.Client {
+	t.Helper()
+	c, err := authn.Dial(e.GRPCAddr, 0)
+	if err != nil {
+		t.Fatalf("dial auth: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }
 
 // User is a registered, logged-in user.

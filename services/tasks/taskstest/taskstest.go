@@ -3,20 +3,16 @@
 package taskstest
 
 import (
-	"context"
 	"log/slog"
 	"testing"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/internal/app"
-	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgtest"
+	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/taskhandler"
 	"github.com/ates/ates/services/tasks"
 )
@@ -55,13 +51,6 @@ func Start(t testing.TB, opts Options) *Env {
 	env.Config = cfg
 	env.Deps = &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
 	log := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithCancel(context.Background())
-	var done []chan error
-	run := func(f func(context.Context) error) {
-		ch := make(chan error, 1)
-		done = append(done, ch)
-		go func() { ch <- f(ctx) }()
-	}
 
 	handlerDeps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
 	handler, err := taskhandler.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, handlerDeps, env.Queue, log)
@@ -69,38 +58,19 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatalf("build taskhandler: %v", err)
 	}
 	// The queue exists before the API publishes, whether or not anything consumes it.
-	if err := handler.Declare(ctx); err != nil {
+	if err := handler.Declare(t.Context()); err != nil {
 		t.Fatalf("declare queue: %v", err)
 	}
 	if !opts.NoTaskhandler {
-		run(handler.Consume)
+		servertest.Serve(t, handler.Consume)
 	}
 
-	auth, err := authn.Dial(env.GRPCAddr, 0)
-	if err != nil {
-		t.Fatalf("dial auth: %v", err)
-	}
-	api, err := tasks.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, env.Deps, auth, log)
+	api, err := tasks.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, env.Deps, env.Authenticator(t), log)
 	if err != nil {
 		t.Fatalf("build tasks API: %v", err)
 	}
-	run(api.Serve)
+	servertest.Serve(t, api.Serve)
 	env.TasksHTTP = api.Server.HTTPAddr()
-	conn, err := grpc.NewClient(api.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("dial tasks API: %v", err)
-	}
-	env.Tasks = tasksv1.NewTaskServiceClient(conn)
-
-	t.Cleanup(func() {
-		_ = conn.Close()
-		cancel()
-		for _, ch := range done {
-			if err := <-ch; err != nil {
-				t.Errorf("service stopped with %v", err)
-			}
-		}
-		_ = auth.Close()
-	})
+	env.Tasks = tasksv1.NewTaskServiceClient(servertest.Dial(t, api.Server))
 	return env
 }
