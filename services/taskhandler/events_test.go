@@ -151,3 +151,32 @@ func TestRejectedEventsWriteNoMoney(t *testing.T) {
 	require.Zero(t, count(t, env, "SELECT count(*) FROM audit_log WHERE kind = 'reward'"), "no reward for a completion that did not happen")
 	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks WHERE status = 'in_progress' AND assignee_id = $1", holder.ID))
 }
+
+// TestEventsWaitForARunningClose holds the daily close's lock as dailyaccounting does
+// while it closes a day, and shows that no event is applied (and so no money row is
+// stamped with a day being closed) until the close is over.
+func TestEventsWaitForARunningClose(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	ctx := context.Background()
+
+	tx, err := env.Pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('ates.dailyaccounting.close'))")
+	require.NoError(t, err)
+
+	taskID := uuid.NewString()
+	_, err = env.Deps.Broker.Publish(ctx, events.TaskCreate, &eventsv1.TaskCreate{
+		TaskId: taskID, AuthorId: worker.ID.String(), Description: "during a close", Fee: -10, Reward: 20,
+	})
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	require.Zero(t, count(t, env, "SELECT count(*) FROM tasks WHERE id = $1", taskID), "the event waits while the close runs")
+
+	require.NoError(t, tx.Commit(ctx))
+	eventually(t, "the event is applied once the close is over", func() bool {
+		return count(t, env, "SELECT count(*) FROM tasks WHERE id = $1", taskID) == 1
+	})
+}

@@ -62,6 +62,11 @@ func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Q
 	outcome, reason := Applied, ""
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := taskhandlerdb.New(tx)
+		// The clock is read only once the lock is held: see CloseLockShared.
+		if err := q.CloseLockShared(ctx); err != nil {
+			return fmt.Errorf("wait for a running daily close: %w", err)
+		}
+		now := s.now().UTC().Truncate(time.Microsecond)
 		claimed, err := q.ProcessedEventClaim(ctx, taskhandlerdb.ProcessedEventClaimParams{Consumer: events.TaskhandlerConsumer, EventID: id})
 		if err != nil {
 			return fmt.Errorf("claim event: %w", err)
@@ -71,7 +76,7 @@ func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Q
 			return nil
 		}
 		var rej *rejection
-		switch err := fn(q, s.now().UTC().Truncate(time.Microsecond)); {
+		switch err := fn(q, now); {
 		case errors.As(err, &rej):
 			outcome, reason = Rejected, rej.reason
 			// Whatever fn wrote before it rejected is rolled back to here.

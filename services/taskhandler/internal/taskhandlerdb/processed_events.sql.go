@@ -11,6 +11,18 @@ import (
 	"github.com/google/uuid"
 )
 
+const closeLockShared = `-- name: CloseLockShared :exec
+SELECT pg_advisory_xact_lock_shared(hashtext('ates.dailyaccounting.close'))
+`
+
+// Holds off a daily close while this event is applied (the close takes the same lock
+// exclusively), so a money row stamped with day D is either part of D's close or was
+// stamped after it, with a later day.
+func (q *Queries) CloseLockShared(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, closeLockShared)
+	return err
+}
+
 const processedEventClaim = `-- name: ProcessedEventClaim :execrows
 INSERT INTO processed_events (consumer, event_id, outcome)
 VALUES ($1, $2, 'applied')
