@@ -41,6 +41,9 @@ func (h *handler) handle(ctx context.Context, d broker.Delivery) error {
 	}
 	id, _ := uuid.Parse(d.EventID) // checked by decode
 	log := h.log.With("event_id", id, "type", d.Type, "attempt", d.Attempt)
+	if tp, ok := d.Headers[broker.HeaderTraceparent].(string); ok {
+		log = log.With("traceparent", tp)
+	}
 
 	for attempt := 0; ; attempt++ {
 		outcome, reason, moved, err := h.apply(ctx, id, msg)

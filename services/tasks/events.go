@@ -11,7 +11,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -22,7 +24,13 @@ import (
 // publish sends one event and returns once the broker confirmed it. Any failure is an
 // Unavailable status: nothing was accepted, so nothing will change.
 func publish(ctx context.Context, b *broker.Conn, log *slog.Logger, key string, msg proto.Message) (uuid.UUID, error) {
-	id, err := b.Publish(ctx, key, msg)
+	var opts []broker.PublishOption
+	// The caller's W3C trace context travels with the event, so a trace spans the call
+	// and taskhandler's work.
+	if tp := metadata.ValueFromIncomingContext(ctx, broker.HeaderTraceparent); len(tp) == 1 {
+		opts = append(opts, broker.WithHeaders(amqp.Table{broker.HeaderTraceparent: tp[0]}))
+	}
+	id, err := b.Publish(ctx, key, msg, opts...)
 	switch {
 	case err == nil:
 		return uuid.MustParse(id), nil

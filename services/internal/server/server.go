@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -256,6 +257,7 @@ func (s *Server) httpHandler() http.Handler {
 				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 			}),
+			runtime.WithIncomingHeaderMatcher(forwardHeader),
 		)
 		mux.Handle("/v1/", s.gwMux)
 	}
@@ -280,6 +282,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_, _ = w.Write([]byte(body))
+}
+
+// forwardHeader passes the W3C trace context on to gRPC metadata as well as what
+// grpc-gateway forwards by default (Authorization among it).
+func forwardHeader(key string) (string, bool) {
+	switch k := strings.ToLower(key); k {
+	case "traceparent", "tracestate":
+		return k, true
+	}
+	return runtime.DefaultHeaderMatcher(key)
 }
 
 // interceptorLogger adapts slog to the middleware's logger.
