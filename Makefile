@@ -1,10 +1,10 @@
-# aTES — every developer entry point. Tools are pinned in tools/go.mod and run with
-# `go tool -modfile=tools/go.mod`, so nothing needs installing globally.
+# aTES — every developer entry point. The generators are pinned as tools in tools/go.mod
+# (`go tool -modfile=tools/go.mod buf ...` runs any of them) and built into .cache/toolbin,
+# because buf finds its protoc plugins on PATH; nothing needs installing globally.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 GO        ?= go
-TOOL      := $(GO) tool -modfile=$(CURDIR)/tools/go.mod
 TOOLBIN   := $(CURDIR)/.cache/toolbin
 # Versions of the Go modules the vendored third-party protos are copied from.
 GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
@@ -52,9 +52,11 @@ gen: tools protodeps
 	PATH=$(TOOLBIN):$$PATH buf generate
 	$(TOOLBIN)/sqlc generate
 
+## lint: proto style, SQL checks, and go.mod as `go mod tidy` would leave it
 lint: tools protodeps
 	$(TOOLBIN)/buf lint
 	$(TOOLBIN)/sqlc vet
+	$(GO) mod tidy -diff
 
 ## gen-check: fail if the generated code in the tree differs from a fresh `make gen`
 GENERATED = gen proto/third_party $(wildcard services/*/internal/*db)
