@@ -11,61 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-type AuditLog struct {
-	ID           int64
-	UserID       uuid.UUID
-	TaskID       uuid.NullUUID
-	Kind         string
-	Amount       int64
-	BusinessDate time.Time
-	CreatedAt    time.Time
-	EventID      uuid.UUID
-}
-
-type Balance struct {
-	UserID       uuid.UUID
-	BusinessDate time.Time
-	Opening      int64
-	Rewards      int64
-	Fees         int64
-	Closing      int64
-	Payout       int64
-	Carry        int64
-	CreatedAt    time.Time
-}
-
-type ClosedDay struct {
-	BusinessDate time.Time
-	ClosedAt     time.Time
-	Workers      int32
-}
-
-type Outbox struct {
-	ID          int64
-	EventID     uuid.UUID
-	RoutingKey  string
-	MessageType string
-	Payload     []byte
-	CreatedAt   time.Time
-	SentAt      pgtype.Timestamptz
-}
-
-type ProcessedEvent struct {
-	Consumer    string
-	EventID     uuid.UUID
-	Outcome     string
-	Reason      string
-	ProcessedAt time.Time
-}
-
-type SentMail struct {
-	EventID      uuid.UUID
-	UserID       uuid.UUID
-	Email        string
-	BusinessDate time.Time
-	SentAt       time.Time
-}
-
 type Task struct {
 	ID          uuid.UUID
 	AuthorID    uuid.UUID
@@ -77,21 +22,4 @@ type Task struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt pgtype.Timestamptz
-}
-
-type Token struct {
-	TokenHash []byte
-	UserID    uuid.UUID
-	ExpiresAt time.Time
-	CreatedAt time.Time
-}
-
-type User struct {
-	ID           uuid.UUID
-	Name         string
-	Email        string
-	Role         string
-	PhotoHashMac []byte
-	Active       bool
-	CreatedAt    time.Time
 }
