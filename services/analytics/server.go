@@ -8,16 +8,14 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	analyticsv1 "github.com/ates/ates/gen/analytics/v1"
 	authv1 "github.com/ates/ates/gen/auth/v1"
-	tasksv1 "github.com/ates/ates/gen/tasks/v1"
-	"github.com/ates/ates/services/analytics/internal/analyticsdb"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
+	"github.com/ates/ates/services/internal/taskproto"
 )
 
 // maxRangeDays bounds a range of days asked for at once.
@@ -99,7 +97,7 @@ func (s *Server) GetTopTask(ctx context.Context, req *analyticsv1.GetTopTaskRequ
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	return &analyticsv1.GetTopTaskResponse{Task: taskProto(t)}, nil
+	return &analyticsv1.GetTopTaskResponse{Task: taskproto.Proto(taskproto.Row(t))}, nil
 }
 
 // day reads one requested day named field: empty is today, no day after today.
@@ -133,22 +131,4 @@ func (s *Server) dayRange(fromDate, toDate string) (from, to time.Time, err erro
 
 func (s *Server) toStatus(ctx context.Context, err error) error {
 	return server.Status(ctx, s.log, err)
-}
-
-func taskProto(t analyticsdb.Task) *tasksv1.Task {
-	p := &tasksv1.Task{
-		Id:          t.ID.String(),
-		Author:      t.AuthorID.String(),
-		AssignedTo:  t.AssigneeID.String(),
-		Description: t.Description,
-		Reward:      t.Reward,
-		Fee:         t.Fee,
-		Status:      tasksv1.TaskStatus_TASK_STATUS_COMPLETE,
-		CreatedAt:   timestamppb.New(t.CreatedAt),
-		UpdatedAt:   timestamppb.New(t.UpdatedAt),
-	}
-	if t.CompletedAt.Valid {
-		p.CompletedAt = timestamppb.New(t.CompletedAt.Time)
-	}
-	return p
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
@@ -20,6 +19,7 @@ import (
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
+	"github.com/ates/ates/services/internal/taskproto"
 	"github.com/ates/ates/services/tasks/internal/tasksdb"
 )
 
@@ -256,23 +256,4 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	return server.Status(ctx, s.log, err)
 }
 
-func toProto(t tasksdb.Task) *tasksv1.Task {
-	p := &tasksv1.Task{
-		Id:          t.ID.String(),
-		Author:      t.AuthorID.String(),
-		AssignedTo:  t.AssigneeID.String(),
-		Description: t.Description,
-		Reward:      t.Reward,
-		Fee:         t.Fee,
-		Status:      tasksv1.TaskStatus_TASK_STATUS_IN_PROGRESS,
-		CreatedAt:   timestamppb.New(t.CreatedAt),
-		UpdatedAt:   timestamppb.New(t.UpdatedAt),
-	}
-	if t.Status == "complete" {
-		p.Status = tasksv1.TaskStatus_TASK_STATUS_COMPLETE
-	}
-	if t.CompletedAt.Valid {
-		p.CompletedAt = timestamppb.New(t.CompletedAt.Time)
-	}
-	return p
-}
+func toProto(t tasksdb.Task) *tasksv1.Task { return taskproto.Proto(taskproto.Row(t)) }
