@@ -27,10 +27,12 @@ type handler struct {
 	timeout   time.Duration
 	log       *slog.Logger
 	processed *prometheus.CounterVec
+	// retries are the pauses before each in-process retry of a transient failure.
+	retries []time.Duration
 }
 
-// inProcessRetries is how often a transient database error is retried before the event
-// goes back to the queue.
+// inProcessRetries are the pauses before each retry of a transient database error; after
+// the last one the event goes back to the queue, which retries it later.
 var inProcessRetries = []time.Duration{100 * time.Millisecond, 500 * time.Millisecond, 2 * time.Second}
 
 func (h *handler) handle(ctx context.Context, d broker.Delivery) error {
@@ -59,15 +61,15 @@ func (h *handler) handle(ctx context.Context, d broker.Delivery) error {
 			}
 			return nil
 		}
-		if !transient(err) || attempt == len(inProcessRetries) {
+		if !transient(err) || attempt == len(h.retries) {
 			h.processed.WithLabelValues(d.RoutingKey, "failed").Inc()
 			return fmt.Errorf("apply event %s: %w", id, err)
 		}
-		log.Warn("applying event failed; retrying", "err", err, "in", inProcessRetries[attempt])
+		log.Warn("applying event failed; retrying", "err", err, "in", h.retries[attempt])
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(inProcessRetries[attempt]):
+		case <-time.After(h.retries[attempt]):
 		}
 	}
 }

@@ -56,6 +56,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 			timeout:   cfg.EventTimeout,
 			log:       log,
 			processed: processed,
+			retries:   inProcessRetries,
 		},
 	}, nil
 }
