@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -32,23 +33,30 @@ type Deps struct {
 	Auth   *authn.Client
 }
 
-// Open connects what needs asks for; Close releases it.
+// Open connects what needs asks for; Close releases it. A service started before its
+// database or broker waits for them, retrying with backoff for cfg.StartupTimeout.
 func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger, needs Needs) (*Deps, error) {
 	d := &Deps{}
+	ctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
+	defer cancel()
 	if needs.Postgres {
-		pool, err := pgutil.Connect(ctx, cfg.DatabaseURL)
+		err := retry(ctx, log, "PostgreSQL", func() (err error) {
+			d.Pool, err = pgutil.Connect(ctx, cfg.DatabaseURL)
+			return err
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		d.Pool = pool
 	}
 	if needs.Broker {
-		conn, err := broker.Dial(ctx, broker.Config{URL: cfg.AMQPURL, AppID: name, Exchange: cfg.Exchange, Logger: log})
+		err := retry(ctx, log, "RabbitMQ", func() (err error) {
+			d.Broker, err = broker.Dial(ctx, broker.Config{URL: cfg.AMQPURL, AppID: name, Exchange: cfg.Exchange, Logger: log})
+			return err
+		})
 		if err != nil {
 			d.Close()
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		d.Broker = conn
 	}
 	if needs.Auth {
 		auth, err := authn.Dial(cfg.AuthClient.Addr, cfg.AuthClient.CacheTTL)
@@ -59,6 +67,24 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 		d.Auth = auth
 	}
 	return d, nil
+}
+
+// retry calls connect until it succeeds or ctx ends, with exponential backoff.
+func retry(ctx context.Context, log *slog.Logger, what string, connect func() error) error {
+	backoff := 200 * time.Millisecond
+	for {
+		err := connect()
+		if err == nil {
+			return nil
+		}
+		log.WarnContext(ctx, "waiting for "+what, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up waiting for %s: %w", what, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 // Checks are the readiness checks of the open connections, for /readyz.

@@ -65,6 +65,9 @@ type Config struct {
 	LogLevel slog.Level `env:"ATES_LOG_LEVEL" envDefault:"info"`
 	// LogFormat is text or json.
 	LogFormat string `env:"ATES_LOG_FORMAT" envDefault:"text"`
+	// StartupTimeout bounds how long a service waits for PostgreSQL and RabbitMQ to answer
+	// when it starts before them.
+	StartupTimeout time.Duration `env:"ATES_STARTUP_TIMEOUT" envDefault:"60s"`
 	// ShutdownTimeout bounds the graceful stop of servers and consumers.
 	ShutdownTimeout time.Duration `env:"ATES_SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// EventTimeout bounds the database transaction that applies one event.
@@ -143,6 +146,9 @@ func (c Config) validate() error {
 	}
 	if c.AuthClient.CacheTTL < 0 {
 		errs = append(errs, errors.New("ATES_AUTH_CACHE_TTL must not be negative"))
+	}
+	if c.StartupTimeout <= 0 {
+		errs = append(errs, errors.New("ATES_STARTUP_TIMEOUT must be positive"))
 	}
 	if c.WaitTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_WAIT_TIMEOUT must be positive"))
