@@ -61,7 +61,12 @@ func (h *handler) handle(ctx context.Context, d broker.Delivery) error {
 			}
 			return nil
 		}
-		if !transient(err) || attempt == len(h.retries) {
+		if !transient(err) {
+			// The event itself is at fault: retrying cannot help.
+			h.processed.WithLabelValues(d.RoutingKey, "invalid").Inc()
+			return broker.Permanent(fmt.Errorf("apply event %s: %w", id, err))
+		}
+		if attempt == len(h.retries) {
 			h.processed.WithLabelValues(d.RoutingKey, "failed").Inc()
 			return fmt.Errorf("apply event %s: %w", id, err)
 		}
@@ -121,9 +126,12 @@ func (h *handler) decode(d broker.Delivery) (proto.Message, error) {
 	return msg, nil
 }
 
-// transient reports whether err may pass on a retry: anything but a database error that
-// says the data itself is wrong (SQLSTATE classes 22 and 23).
+// transient reports whether err may pass on a retry: anything but a permanent error or a
+// database error that says the data itself is wrong (SQLSTATE classes 22 and 23).
 func transient(err error) bool {
+	if broker.IsPermanent(err) {
+		return false
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code[:2] {

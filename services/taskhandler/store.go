@@ -12,6 +12,7 @@ import (
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/taskhandler/internal/taskhandlerdb"
@@ -96,6 +97,21 @@ func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Q
 	return outcome, reason, nil
 }
 
+// uuids parses the ids an event carries. protovalidate checked them already, so an error
+// here means the rules and this code disagree: a permanent failure, and the event goes to
+// the dead-letter queue.
+func uuids(ss ...string) ([]uuid.UUID, error) {
+	out := make([]uuid.UUID, len(ss))
+	for i, s := range ss {
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return nil, broker.Permanent(fmt.Errorf("id %q: %w", s, err))
+		}
+		out[i] = id
+	}
+	return out, nil
+}
+
 // fee writes the fee row of one assignment.
 func (s *store) fee(ctx context.Context, q *taskhandlerdb.Queries, t taskhandlerdb.Task, eventID uuid.UUID, now time.Time) error {
 	return s.log(ctx, q, t.AssigneeID, t.ID, "fee", t.Fee, eventID, now)
@@ -119,10 +135,14 @@ func (s *store) log(ctx context.Context, q *taskhandlerdb.Queries, user, task uu
 
 // create stores a new task, assigned to a random worker, and charges its fee.
 func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreate) (Outcome, string, error) {
+	ids, err := uuids(ev.GetTaskId(), ev.GetAuthorId())
+	if err != nil {
+		return "", "", err
+	}
 	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
 		t, err := q.TaskCreate(ctx, taskhandlerdb.TaskCreateParams{
-			ID:          uuid.MustParse(ev.GetTaskId()),
-			AuthorID:    uuid.MustParse(ev.GetAuthorId()),
+			ID:          ids[0],
+			AuthorID:    ids[1],
 			Description: ev.GetDescription(),
 			Reward:      ev.GetReward(),
 			Fee:         ev.GetFee(),
@@ -142,7 +162,11 @@ func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreat
 
 // complete completes a task for its current assignee and credits the reward.
 func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskComplete) (Outcome, string, error) {
-	taskID, worker := uuid.MustParse(ev.GetTaskId()), uuid.MustParse(ev.GetWorkerId())
+	ids, err := uuids(ev.GetTaskId(), ev.GetWorkerId())
+	if err != nil {
+		return "", "", err
+	}
+	taskID, worker := ids[0], ids[1]
 	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
 		t, err := q.TaskComplete(ctx, taskhandlerdb.TaskCompleteParams{ID: taskID, WorkerID: worker, Now: now})
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -175,10 +199,18 @@ func (s *store) unchangeable(ctx context.Context, q *taskhandlerdb.Queries, task
 
 // assign gives one open task to the named or a random worker and charges the fee.
 func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssign) (Outcome, string, error) {
-	taskID := uuid.MustParse(ev.GetTaskId())
+	ids, err := uuids(ev.GetTaskId())
+	if err != nil {
+		return "", "", err
+	}
+	taskID := ids[0]
 	var assignee uuid.NullUUID
 	if ev.GetAssigneeId() != "" {
-		assignee = uuid.NullUUID{UUID: uuid.MustParse(ev.GetAssigneeId()), Valid: true}
+		a, err := uuids(ev.GetAssigneeId())
+		if err != nil {
+			return "", "", err
+		}
+		assignee = uuid.NullUUID{UUID: a[0], Valid: true}
 	}
 	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
 		t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: assignee, Now: now})
@@ -201,9 +233,9 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 // reassign gives each still-open task of the batch to a random worker, charging fees, in
 // one statement; it reports how many tasks moved.
 func (s *store) reassign(ctx context.Context, id uuid.UUID, ev *eventsv1.TasksReassign) (Outcome, string, int, error) {
-	ids := make([]uuid.UUID, len(ev.GetTaskIds()))
-	for i, t := range ev.GetTaskIds() {
-		ids[i] = uuid.MustParse(t)
+	ids, err := uuids(ev.GetTaskIds()...)
+	if err != nil {
+		return "", "", 0, err
 	}
 	moved := 0
 	outcome, reason, err := s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {

@@ -33,7 +33,11 @@ func publish(ctx context.Context, b *broker.Conn, log *slog.Logger, key string, 
 	id, err := b.Publish(ctx, key, msg, opts...)
 	switch {
 	case err == nil:
-		return uuid.MustParse(id), nil
+		eventID, err := uuid.Parse(id)
+		if err != nil {
+			return uuid.Nil, fmt.Errorf("the broker layer gave event id %q: %w", id, err)
+		}
+		return eventID, nil
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		return uuid.Nil, status.Error(codes.DeadlineExceeded, "the event broker did not confirm in time; the change may or may not happen")
 	}

@@ -93,7 +93,11 @@ func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest)
 		return nil, status.Error(codes.FailedPrecondition, "the task is already complete")
 	}
 	if req.GetAssigneeId() != "" {
-		ok, err := s.store.isActiveWorker(ctx, uuid.MustParse(req.GetAssigneeId()))
+		assignee, err := parseID("assignee_id", req.GetAssigneeId())
+		if err != nil {
+			return nil, err
+		}
+		ok, err := s.store.isActiveWorker(ctx, assignee)
 		if errors.Is(err, pgutil.ErrNotFound) {
 			return nil, status.Error(codes.NotFound, "assignee_id: no such user")
 		}
@@ -184,7 +188,11 @@ func (s *Server) ListTasks(ctx context.Context, req *tasksv1.ListTasksRequest) (
 	u, _ := authn.UserFrom(ctx)
 	var assignee uuid.NullUUID
 	if req.GetAssigneeId() != "" {
-		assignee = uuid.NullUUID{UUID: uuid.MustParse(req.GetAssigneeId()), Valid: true}
+		id, err := parseID("assignee_id", req.GetAssigneeId())
+		if err != nil {
+			return nil, err
+		}
+		assignee = uuid.NullUUID{UUID: id, Valid: true}
 	}
 	assignee, author, err := listScope(u, assignee)
 	if err != nil {
@@ -214,7 +222,11 @@ func (s *Server) ListTasks(ctx context.Context, req *tasksv1.ListTasksRequest) (
 
 // authorized reads the task and checks that u may do a to it.
 func (s *Server) authorized(ctx context.Context, u authn.User, a action, id string) (tasksdb.Task, error) {
-	t, err := s.store.task(ctx, uuid.MustParse(id))
+	taskID, err := parseID("id", id)
+	if err != nil {
+		return tasksdb.Task{}, err
+	}
+	t, err := s.store.task(ctx, taskID)
 	if errors.Is(err, pgutil.ErrNotFound) {
 		return tasksdb.Task{}, status.Errorf(codes.NotFound, "id: no task %s", id)
 	}
@@ -250,6 +262,16 @@ func (s *Server) settle(ctx context.Context, wait bool, eventID, taskID uuid.UUI
 // sooner.
 func (s *Server) waitContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, s.waitTimeout)
+}
+
+// parseID reads an id field; protovalidate has checked its shape already, so this only
+// guards against the rules and the code drifting apart.
+func parseID(field, s string) (uuid.UUID, error) {
+	id, err := uuid.Parse(s)
+	if err != nil {
+		return uuid.Nil, status.Errorf(codes.InvalidArgument, "%s: must be a UUID", field)
+	}
+	return id, nil
 }
 
 func (s *Server) toStatus(ctx context.Context, err error) error {
