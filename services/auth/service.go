@@ -50,6 +50,9 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.
 // Run serves auth until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log = log.With("service", "auth")
+	if cfg.Auth.HMACKey == config.DevHMACKey {
+		log.Warn("ATES_AUTH_HMAC_KEY is the development default; set a secret key before storing real users")
+	}
 	deps, err := app.Open(ctx, cfg, "auth", log, app.Needs{Postgres: true})
 	if err != nil {
 		return err

@@ -20,6 +20,9 @@ type Listen struct {
 	HTTP string `env:"HTTP_ADDR"`
 }
 
+// DevHMACKey is the default ATES_AUTH_HMAC_KEY: fine on a laptop, never in production.
+const DevHMACKey = "dev-only-change-me"
+
 // Auth holds the auth service's secrets and token policy.
 type Auth struct {
 	// HMACKey keys the HMAC-SHA-256 under which photo hashes are stored.
