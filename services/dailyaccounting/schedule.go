@@ -2,6 +2,7 @@ package dailyaccounting
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -57,6 +58,10 @@ func (s *Service) closeYesterday(ctx context.Context) {
 	defer cancel()
 	yesterday := bizday.Prev(bizday.Of(s.closer.now(), s.loc))
 	closed, err := s.closer.CloseDay(ctx, yesterday)
+	if errors.Is(err, context.Canceled) {
+		s.log.InfoContext(ctx, "scheduled close interrupted by shutdown; the next run closes the day", "date", bizday.Format(yesterday))
+		return
+	}
 	if err != nil {
 		s.log.ErrorContext(ctx, "scheduled close failed; the next run closes the day", "date", bizday.Format(yesterday), "err", err)
 		return
