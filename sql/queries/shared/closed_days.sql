@@ -1,5 +1,3 @@
--- Shared by accounting and analytics, which both read closed days (sqlc.yaml lists
--- this folder for both); only dailyaccounting writes them.
 -- name: ClosedDayExists :one
 SELECT EXISTS (SELECT 1 FROM closed_days WHERE business_date = $1);
 

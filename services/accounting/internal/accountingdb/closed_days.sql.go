@@ -14,8 +14,6 @@ const closedDayExists = `-- name: ClosedDayExists :one
 SELECT EXISTS (SELECT 1 FROM closed_days WHERE business_date = $1)
 `
 
-// Shared by accounting and analytics, which both read closed days (sqlc.yaml lists
-// this folder for both); only dailyaccounting writes them.
 func (q *Queries) ClosedDayExists(ctx context.Context, businessDate time.Time) (bool, error) {
 	row := q.db.QueryRow(ctx, closedDayExists, businessDate)
 	var exists bool
