@@ -41,9 +41,9 @@ func (s *Server) CreateTask(ctx context.Context, req *tasksv1.CreateTaskRequest)
 	if strings.TrimSpace(req.GetDescription()) == "" {
 		return nil, status.Error(codes.InvalidArgument, "description: must not be blank")
 	}
-	if n, err := s.store.activeWorkers(ctx); err != nil {
+	if ok, err := s.store.anyActiveWorker(ctx); err != nil {
 		return nil, s.toStatus(ctx, err)
-	} else if n == 0 {
+	} else if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign the task to")
 	}
 	id, err := uuid.NewV7()
@@ -124,9 +124,9 @@ func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRe
 	if err := authorize(u, actReassignAll, nil); err != nil {
 		return nil, err
 	}
-	if n, err := s.store.activeWorkers(ctx); err != nil {
+	if ok, err := s.store.anyActiveWorker(ctx); err != nil {
 		return nil, s.toStatus(ctx, err)
-	} else if n == 0 {
+	} else if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign tasks to")
 	}
 	resp := &tasksv1.ReassignTasksResponse{}

@@ -33,13 +33,13 @@ func (s *store) task(ctx context.Context, id uuid.UUID) (tasksdb.Task, error) {
 	return t, nil
 }
 
-// activeWorkers counts the workers tasks can be assigned to.
-func (s *store) activeWorkers(ctx context.Context) (int64, error) {
-	n, err := s.q.UserCountActiveWorkers(ctx)
+// anyActiveWorker reports whether there is a worker tasks can be assigned to.
+func (s *store) anyActiveWorker(ctx context.Context) (bool, error) {
+	ok, err := s.q.UserActiveWorkerExists(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("count workers: %w", err)
+		return false, fmt.Errorf("look for a worker: %w", err)
 	}
-	return n, nil
+	return ok, nil
 }
 
 // isActiveWorker reports whether id names an active worker; pgutil.ErrNotFound if no user.

@@ -1,5 +1,6 @@
 -- name: UserGetRole :one
 SELECT role, active FROM users WHERE id = $1;
 
--- name: UserCountActiveWorkers :one
-SELECT count(*) FROM users WHERE role = 'worker' AND active;
+-- name: UserActiveWorkerExists :one
+-- Whether a task can be assigned at all; stops at the first worker (a partial index).
+SELECT EXISTS (SELECT 1 FROM users WHERE role = 'worker' AND active);

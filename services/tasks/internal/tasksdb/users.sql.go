@@ -11,15 +11,16 @@ import (
 	"github.com/google/uuid"
 )
 
-const userCountActiveWorkers = `-- name: UserCountActiveWorkers :one
-SELECT count(*) FROM users WHERE role = 'worker' AND active
+const userActiveWorkerExists = `-- name: UserActiveWorkerExists :one
+SELECT EXISTS (SELECT 1 FROM users WHERE role = 'worker' AND active)
 `
 
-func (q *Queries) UserCountActiveWorkers(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, userCountActiveWorkers)
-	var count int64
-	err := row.Scan(&count)
-	return count, err
+// Whether a task can be assigned at all; stops at the first worker (a partial index).
+func (q *Queries) UserActiveWorkerExists(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, userActiveWorkerExists)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
 }
 
 const userGetRole = `-- name: UserGetRole :one
