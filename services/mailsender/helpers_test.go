@@ -38,8 +38,7 @@ type env struct {
 
 // options change what newEnv runs.
 type options struct {
-	smtp          config.SMTP // Addr defaults to the shared Mailpit
-	maxDeliveries int         // 3 if zero
+	smtp config.SMTP // Addr defaults to the shared Mailpit
 }
 
 func newEnv(t *testing.T, opts options) *env {
@@ -60,14 +59,10 @@ func newEnv(t *testing.T, opts options) *env {
 		cfg.SMTP.From = "aTES <noreply@ates.local>"
 	}
 	cfg.EventTimeout = 5 * time.Second
+	cfg.EventRetryMin, cfg.EventRetryMax = 20*time.Millisecond, 100*time.Millisecond
 	e := &env{pool: pool, exchange: exchange, queue: queues[0], pub: brokertest.Dial(t, exchange)}
 	deps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
 	queue := events.MailsenderQueueSpec(e.queue)
-	queue.RetryDelay = 100 * time.Millisecond
-	queue.MaxDeliveries = opts.maxDeliveries
-	if queue.MaxDeliveries == 0 {
-		queue.MaxDeliveries = 3
-	}
 	e.svc, err = mailsender.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, deps, queue, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -31,6 +31,7 @@ type Service struct {
 	queue   broker.QueueSpec
 	mailer  *mailer
 	timeout time.Duration
+	retry   [2]time.Duration
 	mails   *prometheus.CounterVec
 	srv     *server.Server
 	log     *slog.Logger
@@ -50,12 +51,12 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue broker.Q
 	}
 	mails := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ates_mailsender_mails_total",
-		Help: "send_email events handled, by result: sent, duplicate (sent before) or failed.",
+		Help: "send_email events handled, by result: sent, duplicate (sent before) or failed (SMTP or database trouble; retried, or dead-lettered on a permanent SMTP refusal).",
 	}, []string{"result"})
 	srv.Registry().MustRegister(mails)
 	return &Service{
 		pool: deps.Pool, conn: deps.Broker, queue: queue, mailer: m, timeout: cfg.EventTimeout,
-		mails: mails, srv: srv, log: log,
+		retry: [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax}, mails: mails, srv: srv, log: log,
 	}, nil
 }
 
@@ -70,7 +71,18 @@ func (s *Service) Serve(ctx context.Context) error {
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.srv.Serve(ctx) })
-	g.Go(func() error { return s.conn.Consume(ctx, s.queue.Name, prefetch, s.handle) })
+	g.Go(func() error {
+		return s.conn.Consume(ctx, broker.ConsumerConfig{
+			Queue:    s.queue.Name,
+			Prefetch: prefetch,
+			Timeout:  s.timeout,
+			Routes:   []broker.Route{broker.On(events.SendEmail, s.send)},
+			Probe:    s.pool.Ping,
+			RetryMin: s.retry[0],
+			RetryMax: s.retry[1],
+			Metrics:  s.srv.Registry(),
+		})
+	})
 	return g.Wait()
 }
 

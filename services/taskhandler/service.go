@@ -10,11 +10,11 @@ import (
 	"log/slog"
 	"time"
 
-	"buf.build/go/protovalidate"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ates/ates/services/internal/app"
+	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/server"
@@ -26,23 +26,21 @@ type Service struct {
 	deps     *app.Deps
 	queue    string
 	prefetch int
+	timeout  time.Duration
+	retry    [2]time.Duration
 	handler  *handler
 }
 
 // New builds taskhandler on deps; queue names its durable queue (events.TaskhandlerQueue
 // in production, a private one in tests).
 func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, log *slog.Logger) (*Service, error) {
-	validator, err := protovalidate.New()
-	if err != nil {
-		return nil, fmt.Errorf("build validator: %w", err)
-	}
 	srv, err := deps.HealthServer("taskhandler", listen.HTTP, cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	processed := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ates_taskhandler_events_total",
-		Help: "Task events handled, by routing key and outcome (applied, rejected, duplicate, invalid, failed).",
+		Help: "Task events taskhandler settled, by routing key and outcome: applied, rejected (a business reason, recorded for the caller) or duplicate (applied before). Failures are in ates_consumer_events_total.",
 	}, []string{"routing_key", "outcome"})
 	srv.Registry().MustRegister(processed)
 	return &Service{
@@ -50,13 +48,12 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 		deps:     deps,
 		queue:    queue,
 		prefetch: cfg.TaskhandlerPrefetch,
+		timeout:  cfg.EventTimeout,
+		retry:    [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax},
 		handler: &handler{
 			store:     &store{pool: deps.Pool, loc: cfg.BusinessTZ, now: time.Now},
-			validator: validator,
-			timeout:   cfg.EventTimeout,
 			log:       log,
 			processed: processed,
-			retries:   inProcessRetries,
 		},
 	}, nil
 }
@@ -75,7 +72,16 @@ func (s *Service) Consume(ctx context.Context) error {
 	if err := s.Declare(ctx); err != nil {
 		return err
 	}
-	return s.deps.Broker.Consume(ctx, s.queue, s.prefetch, s.handler.handle)
+	return s.deps.Broker.Consume(ctx, broker.ConsumerConfig{
+		Queue:    s.queue,
+		Prefetch: s.prefetch,
+		Timeout:  s.timeout,
+		Routes:   s.handler.routes(),
+		Probe:    s.deps.Pool.Ping,
+		RetryMin: s.retry[0],
+		RetryMax: s.retry[1],
+		Metrics:  s.Server.Registry(),
+	})
 }
 
 // Run serves taskhandler until ctx ends.

@@ -67,6 +67,6 @@ func TestReconnectDeclaresTopologyAgain(t *testing.T) {
 	}}
 	consume(t, c, e.queue, 1, rec.handle)
 	publish(t, c, "task-1")
-	got := rec.waitCount(t, 2)
-	require.Equal(t, 2, got[1].Attempt)
+	got := rec.waitCount(t, 5) // four tries in process, then through the retry queue
+	require.Equal(t, 2, got[4].Attempt)
 }

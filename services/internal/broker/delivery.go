@@ -10,13 +10,13 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Headers of a message copied to a dead-letter queue.
+// Headers of a message copied to a retry or dead-letter queue.
 const (
-	// HeaderError is the reason the message was dead-lettered: the handler's
-	// error text.
+	// HeaderError is why the message was retried or dead-lettered: the handler's error
+	// text.
 	HeaderError = "x-ates-error"
 
-	headerAttempts   = "x-ates-attempts"    // attempts made before dead-lettering
+	headerAttempts   = "x-ates-attempts"    // attempts made so far
 	headerRoutingKey = "x-ates-routing-key" // routing key it was published with
 	headerQueue      = "x-ates-queue"       // queue it was consumed from
 
@@ -40,6 +40,10 @@ type Delivery struct {
 	// Attempt is 1 on first delivery and grows by one with every retry. For a
 	// message read from a dead-letter queue it is the number of attempts made.
 	Attempt int
+	// Redelivered counts the times RabbitMQ handed this message out before without it
+	// being settled (a consumer died or lost its channel); the queue's DeliveryLimit
+	// bounds it.
+	Redelivered int
 	// Timestamp is when the event was published (second precision).
 	Timestamp time.Time
 	// AppID names the publishing service.
@@ -48,13 +52,25 @@ type Delivery struct {
 	ContentType string
 }
 
-// DeadLetterReason returns the HeaderError of a message read from a
-// dead-letter queue, or "".
+// DeadLetterReason returns why a message read from a dead-letter queue is there: the
+// handler's error, or, for a message RabbitMQ dead-lettered by itself, its reason (such
+// as delivery_limit: handed out DeliveryLimit times without being settled).
 func (d Delivery) DeadLetterReason() string {
-	s, _ := d.Headers[HeaderError].(string)
-	return s
+	if s, ok := d.Headers[HeaderError].(string); ok {
+		return s
+	}
+	// RabbitMQ 3.13 added x-last-death-reason; older servers only keep x-death.
+	reason, _ := d.Headers["x-last-death-reason"].(string)
+	if deaths, _ := d.Headers["x-death"].([]any); reason == "" && len(deaths) > 0 {
+		if t, ok := deaths[0].(amqp.Table); ok { // the newest entry comes first
+			reason, _ = t["reason"].(string)
+		}
+	}
+	if reason == "delivery_limit" {
+		return "delivery_limit: handed out too many times without being settled (did the consumer crash on it?)"
+	}
+	return reason
 }
-
 // Unmarshal decodes the body into msg after checking that the delivery's Type
 // is msg's full name. Handlers usually wrap its error with Permanent.
 func (d Delivery) Unmarshal(msg proto.Message) error {
@@ -101,7 +117,7 @@ func newDelivery(queue string, d amqp.Delivery) Delivery {
 		RoutingKey:  d.RoutingKey,
 		Body:        d.Body,
 		Headers:     d.Headers,
-		Attempt:     1,
+		Redelivered: int(toInt64(d.Headers["x-delivery-count"])),
 		Timestamp:   d.Timestamp,
 		AppID:       d.AppId,
 		ContentType: d.ContentType,
@@ -109,35 +125,32 @@ func newDelivery(queue string, d amqp.Delivery) Delivery {
 	if out.Headers == nil {
 		out.Headers = amqp.Table{}
 	}
-	if death, ok := xDeath(d.Headers, queue, "rejected"); ok {
-		// Rejected n times from this queue: this is attempt n+1. RabbitMQ
-		// keeps the entry's routing keys from the first rejection, which are
-		// the ones the event was published with.
-		out.Attempt += int(toInt64(death["count"]))
+	// Retry and dead-letter copies carry what the consumer knew; a message RabbitMQ
+	// dead-lettered by itself keeps its first routing key in x-death.
+	attempts := int(toInt64(d.Headers[headerAttempts]))
+	if k, ok := d.Headers[headerRoutingKey].(string); ok && k != "" {
+		out.RoutingKey = k
+	} else if death, ok := xDeath(d.Headers, strings.TrimSuffix(queue, deadSuffix)); ok {
 		if keys, ok := death["routing-keys"].([]any); ok && len(keys) > 0 {
 			if k, ok := keys[0].(string); ok {
 				out.RoutingKey = k
 			}
 		}
-		return out
 	}
 	if strings.HasSuffix(queue, deadSuffix) {
-		if n := toInt64(d.Headers[headerAttempts]); n > 0 {
-			out.Attempt = int(n)
-		}
-		if k, ok := d.Headers[headerRoutingKey].(string); ok && k != "" {
-			out.RoutingKey = k
-		}
+		out.Attempt = max(attempts, 1)
+	} else {
+		out.Attempt = attempts + 1
 	}
 	return out
 }
 
-// xDeath returns the x-death entry RabbitMQ keeps for (queue, reason).
-func xDeath(h amqp.Table, queue, reason string) (amqp.Table, bool) {
+// xDeath returns the x-death entry RabbitMQ keeps for queue.
+func xDeath(h amqp.Table, queue string) (amqp.Table, bool) {
 	deaths, _ := h["x-death"].([]any)
 	for _, v := range deaths {
 		t, ok := v.(amqp.Table)
-		if ok && t["queue"] == queue && t["reason"] == reason {
+		if ok && t["queue"] == queue {
 			return t, true
 		}
 	}
@@ -164,13 +177,14 @@ func toInt64(v any) int64 {
 	return 0
 }
 
-// deadLetterHeaders returns the headers of the dead-letter copy of d: the
-// original ones without RabbitMQ's x-death bookkeeping (so a replayed message
-// starts again at attempt 1), plus why, after how many attempts and from where.
-func deadLetterHeaders(queue string, raw amqp.Delivery, d Delivery, reason error) amqp.Table {
+// copyHeaders returns the headers of a retry or dead-letter copy of d: the original
+// ones without RabbitMQ's bookkeeping (x-death, x-delivery-count: the copy is a new
+// message, and RabbitMQ drops messages that cycle through dead-lettering on their own),
+// plus why, after how many attempts and from where.
+func copyHeaders(queue string, raw amqp.Delivery, d Delivery, attempts int, reason error) amqp.Table {
 	h := amqp.Table{}
 	for k, v := range raw.Headers {
-		if k == "x-death" || strings.HasPrefix(k, "x-first-death-") || strings.HasPrefix(k, "x-last-death-") {
+		if k == "x-death" || k == "x-delivery-count" || strings.HasPrefix(k, "x-first-death-") || strings.HasPrefix(k, "x-last-death-") {
 			continue
 		}
 		h[k] = v
@@ -180,8 +194,29 @@ func deadLetterHeaders(queue string, raw amqp.Delivery, d Delivery, reason error
 		msg = msg[:maxErrorHeader]
 	}
 	h[HeaderError] = strings.ToValidUTF8(msg, "")
-	h[headerAttempts] = int64(d.Attempt)
+	h[headerAttempts] = int64(attempts)
 	h[headerRoutingKey] = d.RoutingKey
 	h[headerQueue] = queue
 	return h
+}
+
+// QueueDepth returns how many messages queue holds that no consumer has taken yet.
+func (c *Conn) QueueDepth(ctx context.Context, queue string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("depth of %s: %w", queue, err)
+	}
+	s, err := c.current()
+	if err != nil {
+		return 0, fmt.Errorf("depth of %s: %w", queue, err)
+	}
+	n := 0
+	err = withChannel(s.conn, func(ch *amqp.Channel) error {
+		q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+		n = q.Messages
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("depth of %s: %w", queue, err)
+	}
+	return n, nil
 }

@@ -13,31 +13,34 @@
 //
 // # Topology
 //
-// Events go to one durable topic exchange (Config.Exchange, "ates.events" by
-// default). Each consuming service owns one queue declared with
-// [Conn.DeclareQueue]; for a queue named q the package declares:
+// Events go to one durable topic exchange (Config.Exchange, "ates.events" by default).
+// Each consuming service owns one queue declared with [Conn.DeclareQueue]; for a queue
+// named q the package declares three quorum queues (RabbitMQ's replicated, durable
+// type), all bound to the dead-letter exchange "<exchange>.dlx" (direct) under their own
+// names:
 //
-//   - q: durable, bound to the exchange with each routing key, and bound to the
-//     dead-letter exchange "<exchange>.dlx" (durable, direct) with key q. Its
-//     own dead-letter target is that exchange with key "q.retry".
-//   - q.retry: durable, no consumers, x-message-ttl = RetryDelay, dead-lettering
-//     to "<exchange>.dlx" with key q, i.e. back into q.
-//   - q.dead: durable dead-letter queue, bound to "<exchange>.dlx" with key
-//     "q.dead". Nothing consumes it; operators inspect or replay it.
+//   - q, bound to the exchange with each routing key. RabbitMQ itself dead-letters a
+//     message from it only when it was handed out QueueSpec.DeliveryLimit times without
+//     being settled (a poison message that kills its consumer), straight into q.dead.
+//   - q.retry: nothing consumes it. A consumer republishes a failed message there with a
+//     per-message expiration; it expires back into q.
+//   - q.dead, bounded by QueueSpec.DeadLetterMax: messages that can never be applied,
+//     kept until an operator lists, replays or purges them (ates dlq).
 //
-// Queue names must not end in ".retry" or ".dead". The retry delay is a queue
-// argument: changing it for an existing queue needs the q.retry queue deleted
-// first (RabbitMQ refuses to redeclare a queue with other arguments).
+// Dead-lettering between them is at-least-once, so nothing is lost on the way. Queue
+// names must not end in ".retry" or ".dead".
 //
-// # Retries and the dead-letter queue
+// # Consuming
 //
-// A handler error rejects the delivery without requeueing, so RabbitMQ
-// dead-letters it into q.retry, where it waits RetryDelay and then expires back
-// into q: the retry is delayed, never a hot loop, and it survives restarts. The
-// attempt number is 1 + the x-death count RabbitMQ keeps for (q, "rejected");
-// once a failed attempt reaches MaxDeliveries, or at once when the handler
-// returns a [Permanent] error, the consumer publishes a copy (with confirm) to
-// q.dead carrying the reason in the "x-ates-error" header, and only then acks
-// the original. Redeliveries caused by a consumer dying before it acked do not
-// count as attempts, because RabbitMQ records no x-death for them.
+// [Conn.Consume] runs every delivery through one middleware: route by routing key
+// ([On] binds a key to a typed handler) → decode → validate (protovalidate) → handle
+// under a per-event timeout → classify ([IsPermanent]) → settle. A permanent error
+// dead-letters the message at once with the reason in the "x-ates-error" header. Any
+// other error is transient and never dead-letters, however long it lasts: it is retried
+// in process a few times, then through q.retry with a capped, jittered delay. A
+// transient error also asks the consumer's probe whether its database is down; if it
+// is, a circuit breaker stops the consumer taking deliveries until the probe answers.
+// Retry and dead-letter copies are published with a confirm before the original is
+// acknowledged, so a crash in between delivers the event twice, never zero times:
+// handlers dedupe on the event id.
 package broker

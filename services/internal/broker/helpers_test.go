@@ -58,24 +58,39 @@ func (e *env) dial(t *testing.T, edit func(*broker.Config)) *broker.Conn {
 	return c
 }
 
-// declare declares the env's queue with small retry settings.
-func (e *env) declare(t *testing.T, c *broker.Conn, maxDeliveries int) {
+// declare declares the env's queue; deliveryLimit 0 takes the default.
+func (e *env) declare(t *testing.T, c *broker.Conn, deliveryLimit int) {
 	t.Helper()
 	require.NoError(t, c.DeclareQueue(t.Context(), broker.QueueSpec{
 		Name:          e.queue,
 		RoutingKeys:   []string{testKey},
-		MaxDeliveries: maxDeliveries,
-		RetryDelay:    100 * time.Millisecond,
+		DeliveryLimit: deliveryLimit,
 	}))
 }
 
-// consume runs Consume in the background; the returned stop cancels it and
+// handlerFunc handles a raw delivery (see broker.RawRoute).
+type handlerFunc func(ctx context.Context, d broker.Delivery) error
+
+// consume runs a consumer of testKey with h and quick retries in the background.
+func consume(t *testing.T, c *broker.Conn, queue string, prefetch int, h handlerFunc) (stop func() error) {
+	t.Helper()
+	return consumeWith(t, c, broker.ConsumerConfig{
+		Queue:    queue,
+		Prefetch: prefetch,
+		Timeout:  5 * time.Second,
+		Routes:   []broker.Route{broker.RawRoute(testKey, h)},
+		RetryMin: 50 * time.Millisecond,
+		RetryMax: 200 * time.Millisecond,
+	})
+}
+
+// consumeWith runs Consume in the background; the returned stop cancels it and
 // returns Consume's result. It also runs at cleanup.
-func consume(t *testing.T, c *broker.Conn, queue string, prefetch int, h broker.Handler) (stop func() error) {
+func consumeWith(t *testing.T, c *broker.Conn, cfg broker.ConsumerConfig) (stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Consume(ctx, queue, prefetch, h) }()
+	go func() { done <- c.Consume(ctx, cfg) }()
 	var once sync.Once
 	var err error
 	stop = func() error {

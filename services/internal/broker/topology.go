@@ -7,39 +7,51 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 const (
-	// DefaultMaxDeliveries is QueueSpec.MaxDeliveries when it is zero.
-	DefaultMaxDeliveries = 5
-	// DefaultRetryDelay is QueueSpec.RetryDelay when it is zero.
-	DefaultRetryDelay = 5 * time.Second
+	// DefaultDeliveryLimit is QueueSpec.DeliveryLimit when it is zero.
+	DefaultDeliveryLimit = 20
+	// DefaultDeadLetterMax is QueueSpec.DeadLetterMax when it is zero.
+	DefaultDeadLetterMax = 100_000
+
+	// Queue arguments amqp091 has no names for.
+	argDeliveryLimit = "x-delivery-limit"
+	argDLX           = "x-dead-letter-exchange"
+	argDLRoutingKey  = "x-dead-letter-routing-key"
+	argDLStrategy    = "x-dead-letter-strategy"
 
 	retrySuffix = ".retry"
 	deadSuffix  = ".dead"
 )
 
-// QueueSpec describes a consuming service's queue.
+// QueueSpec describes a consuming service's queue. Every service that declares a queue
+// must declare it with the same spec: RabbitMQ refuses a redeclaration with other
+// arguments.
 type QueueSpec struct {
-	// Name is the queue name, e.g. "taskhandler". It must not end in ".retry"
-	// or ".dead"; those names belong to its retry and dead-letter queues.
+	// Name is the queue name, e.g. "ates.taskhandler". It must not end in ".retry" or
+	// ".dead"; those names belong to its retry and dead-letter queues.
 	Name string
 	// RoutingKeys bind the queue to the exchange; at least one is required.
 	RoutingKeys []string
-	// MaxDeliveries is how many times a message is handled before a failing
-	// one goes to the dead-letter queue; DefaultMaxDeliveries if zero.
-	MaxDeliveries int
-	// RetryDelay is how long a failed message waits before it is handled
-	// again; DefaultRetryDelay if zero. Millisecond precision.
-	RetryDelay time.Duration
+	// DeliveryLimit is how many times RabbitMQ hands out one message without it being
+	// settled (the consumer died or its channel closed mid-event) before it gives up on
+	// it as poison and dead-letters it; DefaultDeliveryLimit if zero. Retries after a
+	// handler error do not count: they go through the retry queue.
+	DeliveryLimit int
+	// DeadLetterMax bounds the dead-letter queue; once it holds that many messages the
+	// broker refuses more (nothing is dropped: the message stays where it was and the
+	// consumer retries it later). DefaultDeadLetterMax if zero.
+	DeadLetterMax int
 }
 
-// DeadLetterQueue returns the name of the dead-letter queue of the queue
-// called name.
+// DeadLetterQueue returns the name of the dead-letter queue of the queue called name.
 func DeadLetterQueue(name string) string { return name + deadSuffix }
+
+// RetryQueue returns the name of the retry queue of the queue called name.
+func RetryQueue(name string) string { return name + retrySuffix }
 
 func (s QueueSpec) withDefaults() (QueueSpec, error) {
 	switch {
@@ -49,18 +61,17 @@ func (s QueueSpec) withDefaults() (QueueSpec, error) {
 		return s, fmt.Errorf("queue name %q ends in a reserved suffix (%s, %s)", s.Name, retrySuffix, deadSuffix)
 	case len(s.RoutingKeys) == 0:
 		return s, fmt.Errorf("queue %q has no routing keys", s.Name)
-	case s.MaxDeliveries < 0:
-		return s, fmt.Errorf("queue %q: negative MaxDeliveries %d", s.Name, s.MaxDeliveries)
-	case s.RetryDelay < 0:
-		return s, fmt.Errorf("queue %q: negative RetryDelay %s", s.Name, s.RetryDelay)
+	case s.DeliveryLimit < 0:
+		return s, fmt.Errorf("queue %q: negative DeliveryLimit %d", s.Name, s.DeliveryLimit)
+	case s.DeadLetterMax < 0:
+		return s, fmt.Errorf("queue %q: negative DeadLetterMax %d", s.Name, s.DeadLetterMax)
 	}
-	if s.MaxDeliveries == 0 {
-		s.MaxDeliveries = DefaultMaxDeliveries
+	if s.DeliveryLimit == 0 {
+		s.DeliveryLimit = DefaultDeliveryLimit
 	}
-	if s.RetryDelay == 0 {
-		s.RetryDelay = DefaultRetryDelay
+	if s.DeadLetterMax == 0 {
+		s.DeadLetterMax = DefaultDeadLetterMax
 	}
-	s.RetryDelay = max(s.RetryDelay.Round(time.Millisecond), time.Millisecond)
 	s.RoutingKeys = slices.Clone(s.RoutingKeys)
 	return s, nil
 }
@@ -120,30 +131,55 @@ func (c *Conn) declareAll(conn *amqp.Connection) error {
 	})
 }
 
-// declareQueue declares spec's three queues and their bindings.
+// declareQueue declares spec's three quorum queues and their bindings:
+//
+//   - the main queue, bound to the exchange. RabbitMQ dead-letters a message from it
+//     only when the message hit DeliveryLimit (poison), straight into the dead queue;
+//   - the retry queue, which nothing consumes: the consumer republishes a failed message
+//     there with a per-message expiration, and it expires back into the main queue;
+//   - the dead queue, bounded by DeadLetterMax, for messages that can never be applied.
+//
+// Dead-lettering is at-least-once (which needs overflow reject-publish on the source),
+// so a message moving between them is never lost on the way.
 func (c *Conn) declareQueue(ch *amqp.Channel, spec QueueSpec) error {
-	main, retry, dead := spec.Name, spec.Name+retrySuffix, spec.Name+deadSuffix
+	main, retry, dead := spec.Name, RetryQueue(spec.Name), DeadLetterQueue(spec.Name)
 	queues := []struct {
 		name string
 		args amqp.Table
 	}{
 		{main, amqp.Table{
-			"x-dead-letter-exchange":    c.dlx,
-			"x-dead-letter-routing-key": retry,
+			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
+			argDeliveryLimit:      int64(spec.DeliveryLimit),
+			argDLX:                c.dlx,
+			argDLRoutingKey:       dead,
+			argDLStrategy:         "at-least-once",
+			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
 		}},
 		{retry, amqp.Table{
-			"x-message-ttl":             spec.RetryDelay.Milliseconds(),
-			"x-dead-letter-exchange":    c.dlx,
-			"x-dead-letter-routing-key": main,
+			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
+			argDLX:                c.dlx,
+			argDLRoutingKey:       main,
+			argDLStrategy:         "at-least-once",
+			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
 		}},
-		{dead, nil},
+		{dead, amqp.Table{
+			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
+			amqp.QueueMaxLenArg:   int64(spec.DeadLetterMax),
+			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
+		}},
 	}
 	for _, q := range queues {
 		if _, err := ch.QueueDeclare(q.name, true, false, false, false, q.args); err != nil {
+			var aerr *amqp.Error
+			if errors.As(err, &aerr) && aerr.Code == amqp.PreconditionFailed {
+				return fmt.Errorf("declare %s: it exists with other arguments (an older aTES declared classic queues); "+
+					"let it drain, then delete %s, %s and %s (rabbitmqctl delete_queue NAME) and start again: %w",
+					q.name, main, retry, dead, err)
+			}
 			return fmt.Errorf("declare %s: %w", q.name, err)
 		}
-		// Each queue is reachable through the DLX under its own name: main for
-		// expired retries, retry for rejections, dead for dead-lettering.
+		// Each queue is reachable through the DLX under its own name: main for expired
+		// retries, retry for the consumer's retry copies, dead for dead letters.
 		if err := ch.QueueBind(q.name, q.name, c.dlx, false, nil); err != nil {
 			return fmt.Errorf("bind %s to %s: %w", q.name, c.dlx, err)
 		}

@@ -75,6 +75,10 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"ATES_SHUTDOWN_TIMEOUT" envDefault:"10s"`
 	// EventTimeout bounds the database transaction that applies one event.
 	EventTimeout time.Duration `env:"ATES_EVENT_TIMEOUT" envDefault:"10s"`
+	// EventRetryMin and EventRetryMax bound the capped, jittered delay before a consumer
+	// handles a failed event again (it is never dead-lettered for a transient failure).
+	EventRetryMin time.Duration `env:"ATES_EVENT_RETRY_MIN" envDefault:"500ms"`
+	EventRetryMax time.Duration `env:"ATES_EVENT_RETRY_MAX" envDefault:"5s"`
 	// WaitTimeout bounds how long a write call with `wait` waits when the caller set no
 	// shorter deadline.
 	WaitTimeout time.Duration `env:"ATES_WAIT_TIMEOUT" envDefault:"30s"`
@@ -164,6 +168,9 @@ func (c Config) validate() error {
 	}
 	if c.EventTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_EVENT_TIMEOUT must be positive"))
+	}
+	if c.EventRetryMin <= 0 || c.EventRetryMax < c.EventRetryMin {
+		errs = append(errs, errors.New("ATES_EVENT_RETRY_MIN must be positive and ATES_EVENT_RETRY_MAX at least as long"))
 	}
 	if c.OutboxPollInterval <= 0 {
 		errs = append(errs, errors.New("ATES_OUTBOX_POLL_INTERVAL must be positive"))
