@@ -71,6 +71,7 @@ func (d Delivery) DeadLetterReason() string {
 	}
 	return reason
 }
+
 // Unmarshal decodes the body into msg after checking that the delivery's Type
 // is msg's full name. Handlers usually wrap its error with Permanent.
 func (d Delivery) Unmarshal(msg proto.Message) error {

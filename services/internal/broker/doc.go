@@ -1,6 +1,7 @@
 // Package broker is the RabbitMQ layer shared by every aTES service: one
 // reconnecting connection, the event topology, publishing with publisher
-// confirms, and consuming with bounded, delayed retries and a dead-letter queue.
+// confirms, and consuming through one middleware with delayed retries, a circuit
+// breaker and a dead-letter queue.
 //
 // # Connection
 //
