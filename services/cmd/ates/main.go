@@ -52,6 +52,7 @@ operator commands:
   migrate          create the database if needed, apply pending migrations, exit
   admin create     create an admin without a token: --name N --email E --photo-hash H
   close-day        close a past business day, and any earlier open day: --date YYYY-MM-DD
+  dlq              list, show, replay or purge dead letters: dlq list --queue ates.taskhandler
   healthcheck URL  exit 0 if URL answers HTTP 200 (container health checks)
 
 Configuration comes from ATES_* environment variables; see README.md.
@@ -59,7 +60,7 @@ Configuration comes from ATES_* environment variables; see README.md.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout)
 	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
@@ -70,7 +71,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprintf(os.Stderr, usage, strings.Join(serviceNames(), "\n  "))
 		return flag.ErrHelp
@@ -95,6 +96,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return admin(ctx, cfg, args, stdout)
 	case "close-day":
 		return closeDay(ctx, cfg, log, args)
+	case "dlq":
+		return dlq(ctx, cfg, args, stdin, stdout)
 	}
 	svc, ok := services[cmd]
 	if !ok {

@@ -19,6 +19,7 @@ const (
 	headerAttempts   = "x-ates-attempts"    // attempts made so far
 	headerRoutingKey = "x-ates-routing-key" // routing key it was published with
 	headerQueue      = "x-ates-queue"       // queue it was consumed from
+	headerFailedAt   = "x-ates-failed-at"   // when the copy was made
 
 	maxErrorHeader = 1024 // bytes of the error text kept in HeaderError
 )
@@ -198,6 +199,7 @@ func copyHeaders(queue string, raw amqp.Delivery, d Delivery, attempts int, reas
 	h[headerAttempts] = int64(attempts)
 	h[headerRoutingKey] = d.RoutingKey
 	h[headerQueue] = queue
+	h[headerFailedAt] = time.Now().UTC().Truncate(time.Second)
 	return h
 }
 

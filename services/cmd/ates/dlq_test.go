@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	eventsv1 "github.com/ates/ates/gen/events/v1"
+	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/broker/brokertest"
+)
+
+// TestDeadLetterCommand walks an operator through a dead-letter queue: list it, show one
+// message, replay one once the bug is fixed (it is applied and leaves the queue), refuse
+// an unconfirmed purge, purge one, then the rest. Not parallel: it sets the environment
+// the command reads.
+func TestDeadLetterCommand(t *testing.T) {
+	exchange, queues := brokertest.Names(t, "dlq")
+	queue := queues[0]
+	t.Setenv("ATES_AMQP_URL", broker.TestURL())
+	t.Setenv("ATES_AMQP_EXCHANGE", exchange)
+	c := brokertest.Dial(t, exchange)
+	const key = "task_complete.v1"
+	require.NoError(t, c.DeclareQueue(t.Context(), broker.QueueSpec{Name: queue, RoutingKeys: []string{key}}))
+
+	var broken atomic.Bool
+	broken.Store(true)
+	applied := make(chan string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Consume(ctx, broker.ConsumerConfig{
+			Queue: queue, Prefetch: 1, Timeout: 5 * time.Second,
+			Routes: []broker.Route{broker.On(key, func(_ context.Context, ev broker.Event[*eventsv1.TaskComplete]) error {
+				if broken.Load() {
+					return broker.Permanent(errors.New("bug 42: cannot apply"))
+				}
+				applied <- ev.ID.String()
+				return nil
+			})},
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+
+	var ids, tasks []string
+	for range 3 {
+		task := uuid.NewString()
+		id, err := c.Publish(t.Context(), key, &eventsv1.TaskComplete{TaskId: task, WorkerId: uuid.NewString()})
+		require.NoError(t, err)
+		ids, tasks = append(ids, id), append(tasks, task)
+	}
+	dead := broker.DeadLetterQueue(queue)
+	depth := func() int {
+		n, err := c.QueueDepth(t.Context(), dead)
+		require.NoError(t, err)
+		return n
+	}
+	require.Eventually(t, func() bool { return depth() == 3 }, 10*time.Second, 20*time.Millisecond)
+
+	out := ates(t, "", "dlq", "list", "--queue", queue)
+	for _, id := range ids {
+		require.Contains(t, out, id)
+	}
+	require.Contains(t, out, "bug 42")
+	require.Contains(t, out, key)
+	require.Contains(t, out, "events.v1.TaskComplete")
+	require.Equal(t, 3, depth(), "listing takes nothing off the queue")
+
+	out = ates(t, "", "dlq", "show", "--queue", dead, "--id", ids[0])
+	require.Contains(t, out, tasks[0], "the payload is decoded")
+	require.Contains(t, out, "bug 42")
+
+	broken.Store(false) // the bug is fixed
+	out = ates(t, "", "dlq", "replay", "--queue", queue, "--id", ids[0])
+	require.Contains(t, out, "1 replayed")
+	select {
+	case got := <-applied:
+		require.Equal(t, ids[0], got, "replayed under its original event id")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the replayed event was not applied")
+	}
+	require.Equal(t, 2, depth())
+
+	var stdout bytes.Buffer
+	err := run(t.Context(), []string{"dlq", "purge", "--queue", queue}, strings.NewReader("no\n"), &stdout)
+	require.ErrorContains(t, err, "not confirmed")
+	require.Equal(t, 2, depth(), "an unconfirmed purge deletes nothing")
+
+	require.Contains(t, ates(t, "", "dlq", "purge", "--queue", queue, "--id", ids[1], "--yes"), "1 deleted")
+	require.Equal(t, 1, depth())
+	require.Contains(t, ates(t, "yes\n", "dlq", "purge", "--queue", queue), "1 deleted")
+	require.Zero(t, depth())
+	require.Empty(t, applied, "purged letters are not applied")
+}
+
+// ates runs the command with stdin and returns what it printed; it must succeed.
+func ates(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	var stdout bytes.Buffer
+	require.NoError(t, run(t.Context(), args, strings.NewReader(stdin), &stdout), "ates %s", strings.Join(args, " "))
+	return stdout.String()
+}
