@@ -23,8 +23,9 @@ const (
 	relayBatch = 100
 	// publishTimeout bounds the wait for one publisher confirm.
 	publishTimeout = 10 * time.Second
-	// maxRelayBackoff caps the wait after failures (broker down, no queue bound yet).
-	maxRelayBackoff = 30 * time.Second
+	// maxRelayBackoff caps the wait after failures (broker down, no queue bound yet):
+	// short, so mail goes out within seconds of the broker's return.
+	maxRelayBackoff = 5 * time.Second
 )
 
 // Relay publishes the outbox: unsent rows, oldest first, each under its own event id and
