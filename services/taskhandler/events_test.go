@@ -180,3 +180,35 @@ func TestEventsWaitForARunningClose(t *testing.T) {
 		return count(t, env, "SELECT count(*) FROM tasks WHERE id = $1", taskID) == 1
 	})
 }
+
+// TestDuplicateTaskCreateIsRejectedAtOnce: a second task_create for a task id that is
+// taken (another event id) is recorded as rejected in one go, not retried, and writes no
+// second fee.
+func TestDuplicateTaskCreateIsRejectedAtOnce(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	ctx := context.Background()
+
+	taskID := uuid.NewString()
+	create := func(description string) string {
+		id, err := env.Deps.Broker.Publish(ctx, events.TaskCreate, &eventsv1.TaskCreate{
+			TaskId: taskID, AuthorId: worker.ID.String(), Description: description, Fee: -12, Reward: 25,
+		})
+		require.NoError(t, err)
+		return id
+	}
+	first := create("the original")
+	eventually(t, "the first create is applied", func() bool {
+		return count(t, env, "SELECT count(*) FROM processed_events WHERE event_id = $1 AND outcome = 'applied'", first) == 1
+	})
+	second := create("a copy under another event id")
+	eventually(t, "the second create is rejected", func() bool {
+		return count(t, env, "SELECT count(*) FROM processed_events WHERE event_id = $1 AND outcome = 'rejected' AND reason LIKE '%exists%'", second) == 1
+	})
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log WHERE task_id = $1", taskID), "one fee")
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks WHERE id = $1 AND description = 'the original'", taskID))
+	n, err := env.Deps.Broker.QueueDepth(ctx, broker.DeadLetterQueue(env.Queue))
+	require.NoError(t, err)
+	require.Zero(t, n)
+}

@@ -47,16 +47,23 @@ type store struct {
 }
 
 // apply runs fn for event id in one transaction. A rejection is recorded as the outcome
-// and committed; an integrity error (the event names rows that do not exist, say) is
-// recorded as a rejection in a second transaction, since the first one is aborted.
+// and committed. An integrity error that says the event itself is wrong (it names a row
+// that does not exist, or creates a task whose id is taken) aborts that transaction, so
+// it is recorded as a rejection in a second one: acknowledged at once, not retried. Any
+// other integrity error (a check the data breaks) is returned: a message that can never
+// be applied, for the dead-letter queue, where an operator sees it.
 func (s *store) apply(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, now time.Time) error) (Outcome, string, error) {
 	outcome, reason, err := s.tx(ctx, id, fn)
-	if c := pgutil.ConstraintOf(err, "23503"); c != "" {
-		return s.tx(ctx, id, func(*taskhandlerdb.Queries, time.Time) error {
-			return reject("the event refers to a row that does not exist (%s)", c)
-		})
+	var why string
+	switch {
+	case pgutil.ConstraintOf(err, "23503") != "":
+		why = fmt.Sprintf("the event refers to a row that does not exist (%s)", pgutil.ConstraintOf(err, "23503"))
+	case pgutil.ConstraintOf(err, "23505") == "tasks_pkey":
+		why = "a task with this id exists already"
+	default:
+		return outcome, reason, err
 	}
-	return outcome, reason, err
+	return s.tx(ctx, id, func(*taskhandlerdb.Queries, time.Time) error { return reject("%s", why) })
 }
 
 func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, now time.Time) error) (Outcome, string, error) {
@@ -151,9 +158,7 @@ func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreat
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return reject("no active worker to assign the task to")
-		case pgutil.IsUniqueViolation(err):
-			return reject("task %s already exists", ev.GetTaskId())
-		case err != nil:
+		case err != nil: // a taken id aborts the transaction: apply records it
 			return fmt.Errorf("create task: %w", err)
 		}
 		return s.fee(ctx, q, t, id, now)
