@@ -345,8 +345,17 @@ func (cons *consumer) deadLetter(ctx context.Context, raw amqp.Delivery, d Deliv
 func (cons *consumer) copyTo(ctx context.Context, queue string, raw amqp.Delivery, d Delivery, attempts int, reason error, expire time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, copyTimeout)
 	defer cancel()
-	p := amqp.Publishing{
-		Headers:         copyHeaders(cons.spec.Name, raw, d, attempts, reason),
+	p := republishing(raw, copyHeaders(cons.spec.Name, raw, d, attempts, reason))
+	if expire > 0 {
+		p.Expiration = strconv.FormatInt(max(expire.Milliseconds(), 1), 10)
+	}
+	return cons.conn.publish(ctx, cons.conn.dlx, queue, p)
+}
+
+// republishing is raw as a message to publish again, with headers.
+func republishing(raw amqp.Delivery, headers amqp.Table) amqp.Publishing {
+	return amqp.Publishing{
+		Headers:         headers,
 		ContentType:     raw.ContentType,
 		ContentEncoding: raw.ContentEncoding,
 		DeliveryMode:    amqp.Persistent,
@@ -357,8 +366,4 @@ func (cons *consumer) copyTo(ctx context.Context, queue string, raw amqp.Deliver
 		AppId:           raw.AppId,
 		Body:            raw.Body,
 	}
-	if expire > 0 {
-		p.Expiration = strconv.FormatInt(max(expire.Milliseconds(), 1), 10)
-	}
-	return cons.conn.publish(ctx, cons.conn.dlx, queue, p)
 }

@@ -71,18 +71,7 @@ func (c *Conn) ReplayDeadLetters(ctx context.Context, dead string, ids []string)
 				headers[k] = v
 			}
 		}
-		err := c.publish(ctx, c.cfg.Exchange, d.RoutingKey, amqp.Publishing{
-			Headers:         headers,
-			ContentType:     raw.ContentType,
-			ContentEncoding: raw.ContentEncoding,
-			DeliveryMode:    amqp.Persistent,
-			CorrelationId:   raw.CorrelationId,
-			MessageId:       raw.MessageId,
-			Timestamp:       raw.Timestamp,
-			Type:            raw.Type,
-			AppId:           raw.AppId,
-			Body:            raw.Body,
-		})
+		err := c.publish(ctx, c.cfg.Exchange, d.RoutingKey, republishing(raw, headers))
 		if err != nil {
 			return false, fmt.Errorf("replay event %s to %s: %w", d.EventID, d.RoutingKey, err)
 		}
