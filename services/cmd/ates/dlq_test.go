@@ -65,7 +65,13 @@ func TestDeadLetterCommand(t *testing.T) {
 		require.NoError(t, err)
 		return n
 	}
-	require.Eventually(t, func() bool { return depth() == 3 }, 10*time.Second, 20*time.Millisecond)
+	// Messages a command left alone return to the queue once its channel closes, which
+	// RabbitMQ finishes a moment after the command returned.
+	requireDepth := func(n int, msg string) {
+		t.Helper()
+		require.Eventually(t, func() bool { return depth() == n }, 10*time.Second, 20*time.Millisecond, msg)
+	}
+	requireDepth(3, "all three are dead-lettered")
 
 	out := ates(t, "", "dlq", "list", "--queue", queue)
 	for _, id := range ids {
@@ -74,11 +80,12 @@ func TestDeadLetterCommand(t *testing.T) {
 	require.Contains(t, out, "bug 42")
 	require.Contains(t, out, key)
 	require.Contains(t, out, "events.v1.TaskComplete")
-	require.Equal(t, 3, depth(), "listing takes nothing off the queue")
+	requireDepth(3, "listing takes nothing off the queue")
 
 	out = ates(t, "", "dlq", "show", "--queue", dead, "--id", ids[0])
 	require.Contains(t, out, tasks[0], "the payload is decoded")
 	require.Contains(t, out, "bug 42")
+	requireDepth(3, "showing takes nothing off the queue")
 
 	broken.Store(false) // the bug is fixed
 	out = ates(t, "", "dlq", "replay", "--queue", queue, "--id", ids[0])
@@ -89,17 +96,17 @@ func TestDeadLetterCommand(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the replayed event was not applied")
 	}
-	require.Equal(t, 2, depth())
+	requireDepth(2, "the replayed letter left the queue")
 
 	var stdout bytes.Buffer
 	err := run(t.Context(), []string{"dlq", "purge", "--queue", queue}, strings.NewReader("no\n"), &stdout)
 	require.ErrorContains(t, err, "not confirmed")
-	require.Equal(t, 2, depth(), "an unconfirmed purge deletes nothing")
+	requireDepth(2, "an unconfirmed purge deletes nothing")
 
 	require.Contains(t, ates(t, "", "dlq", "purge", "--queue", queue, "--id", ids[1], "--yes"), "1 deleted")
-	require.Equal(t, 1, depth())
+	requireDepth(1, "one purged by id")
 	require.Contains(t, ates(t, "yes\n", "dlq", "purge", "--queue", queue), "1 deleted")
-	require.Zero(t, depth())
+	requireDepth(0, "the rest purged")
 	require.Empty(t, applied, "purged letters are not applied")
 }
 
