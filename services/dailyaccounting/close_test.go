@@ -211,7 +211,7 @@ func TestConcurrentClosesWriteOneSet(t *testing.T) {
 	}
 }
 
-func TestCloseDayRefusesDaysNotOver(t *testing.T) {
+func TestCloseDayRefusesFutureDaysAndClosesTodayEarly(t *testing.T) {
 	t.Parallel()
 	pool, _ := pgtest.NewDB(t)
 	book := ledgertest.New(t, pool)
@@ -226,21 +226,55 @@ func TestCloseDayRefusesDaysNotOver(t *testing.T) {
 		name string
 		day  time.Time
 	}{
-		{"today in the business time zone is refused", today},
-		{"tomorrow is refused", bizday.Next(today)},
+		{"tomorrow in the business time zone is refused", bizday.Next(today)},
 		{"a day next year is refused", today.AddDate(1, 0, 0)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := closer.CloseDay(t.Context(), tc.day)
-			require.ErrorIs(t, err, dailyaccounting.ErrDayNotOver)
+			require.ErrorIs(t, err, dailyaccounting.ErrFutureDay)
 			require.ErrorContains(t, err, bizday.Format(tc.day))
 		})
 	}
 	require.Equal(t, [4]int{0, 0, 0, 0}, written(t, book), "nothing is written")
 
-	closed, err := closer.CloseDay(t.Context(), bizday.Prev(today))
+	closed, err := closer.CloseDay(t.Context(), today)
 	require.NoError(t, err)
-	require.Len(t, closed, 1, "yesterday in the business time zone can be closed")
+	require.Equal(t, []string{bizday.Format(today)}, closedDays(t, closed), "today in the business time zone can be closed early")
+}
+
+// TestAClosedDayIsClosedForGood: once a day is closed the database refuses any writer
+// that would put money into it, move money into it, or change or delete its rows; the
+// first open day after it takes money as before.
+func TestAClosedDayIsClosedForGood(t *testing.T) {
+	t.Parallel()
+	closer, book := newCloser(t)
+	ann := book.Worker()
+	task := book.Fee(ann.ID, "2026-04-01", -18)
+	_, err := closer.CloseDay(t.Context(), day(t, "2026-04-01"))
+	require.NoError(t, err)
+	later := book.Fee(ann.ID, "2026-04-02", -12) // the first open day
+
+	refused := func(what, sql string, args ...any) {
+		t.Helper()
+		_, err := book.Pool().Exec(t.Context(), sql, args...)
+		require.Error(t, err, what)
+		require.Equal(t, "audit_log_open_day", pgutil.ConstraintOf(err, "23514"), "%s: %v", what, err)
+	}
+	refused("a fee inserted into the closed day",
+		`INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id) VALUES ($1, $2, 'fee', -15, '2026-04-01', gen_random_uuid())`,
+		ann.ID, task)
+	refused("a row moved into the closed day", `UPDATE audit_log SET business_date = '2026-04-01' WHERE task_id = $1`, later)
+	refused("a row of the closed day changed", `UPDATE audit_log SET amount = -1 WHERE business_date = '2026-04-01' AND kind = 'fee'`)
+	refused("a row of the closed day deleted", `DELETE FROM audit_log WHERE business_date = '2026-04-01'`)
+	refused("a day before it", `INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id) VALUES ($1, $2, 'fee', -15, '2026-03-01', gen_random_uuid())`,
+		ann.ID, task)
+
+	// The stored balance still agrees with the audit log of its day.
+	var logged int64
+	require.NoError(t, book.Pool().QueryRow(t.Context(),
+		`SELECT coalesce(sum(amount), 0) FROM audit_log WHERE user_id = $1 AND business_date = '2026-04-01' AND kind <> 'payout'`, ann.ID).Scan(&logged))
+	require.Equal(t, int64(-18), logged)
+	require.Equal(t, ledgertest.Balance{Fees: -18, Closing: -18, Carry: -18}, book.Balances("2026-04-01")[ann.ID])
 }
 
 func TestDaysCloseInOrderWithoutGaps(t *testing.T) {

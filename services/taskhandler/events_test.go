@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
@@ -14,6 +15,7 @@ import (
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/tasks/taskstest"
@@ -211,4 +213,29 @@ func TestDuplicateTaskCreateIsRejectedAtOnce(t *testing.T) {
 	n, err := env.Deps.Broker.QueueDepth(ctx, broker.DeadLetterQueue(env.Queue))
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
+
+// TestMoneyAfterACloseGoesToTheFirstOpenDay: once today is closed (early, by an
+// operator), events applied afterwards write their money on tomorrow, never on the
+// closed day.
+func TestMoneyAfterACloseGoesToTheFirstOpenDay(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	ctx := context.Background()
+	today := bizday.Of(time.Now(), env.Config.BusinessTZ)
+	_, err := env.Pool.Exec(ctx, "INSERT INTO closed_days (business_date, workers) VALUES ($1, 1)", today)
+	require.NoError(t, err)
+
+	created, err := env.Tasks.CreateTask(worker.Context(ctx), &tasksv1.CreateTaskRequest{Description: "after the close", Wait: true})
+	require.NoError(t, err)
+	_, err = env.Tasks.CompleteTask(worker.Context(ctx), &tasksv1.CompleteTaskRequest{Id: created.GetId(), Wait: true})
+	require.NoError(t, err)
+
+	var days []time.Time
+	rows, err := env.Pool.Query(ctx, "SELECT business_date FROM audit_log WHERE task_id = $1 ORDER BY id", created.GetId())
+	require.NoError(t, err)
+	days, err = pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{bizday.Next(today), bizday.Next(today)}, days, "the fee and the reward are on tomorrow")
 }

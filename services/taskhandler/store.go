@@ -14,6 +14,7 @@ import (
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/ledger"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/taskhandler/internal/taskhandlerdb"
 )
@@ -52,7 +53,7 @@ type store struct {
 // it is recorded as a rejection in a second one: acknowledged at once, not retried. Any
 // other integrity error (a check the data breaks) is returned: a message that can never
 // be applied, for the dead-letter queue, where an operator sees it.
-func (s *store) apply(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, now time.Time) error) (Outcome, string, error) {
+func (s *store) apply(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, at stamp) error) (Outcome, string, error) {
 	outcome, reason, err := s.tx(ctx, id, fn)
 	var why string
 	switch {
@@ -63,10 +64,17 @@ func (s *store) apply(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerd
 	default:
 		return outcome, reason, err
 	}
-	return s.tx(ctx, id, func(*taskhandlerdb.Queries, time.Time) error { return reject("%s", why) })
+	return s.tx(ctx, id, func(*taskhandlerdb.Queries, stamp) error { return reject("%s", why) })
 }
 
-func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, now time.Time) error) (Outcome, string, error) {
+// stamp is when an event is applied: the instant, and the business day its money rows
+// are written to (the first open day, see ledger.FirstOpen).
+type stamp struct {
+	now time.Time
+	day time.Time
+}
+
+func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, at stamp) error) (Outcome, string, error) {
 	outcome, reason := Applied, ""
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := taskhandlerdb.New(tx)
@@ -74,7 +82,7 @@ func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Q
 		if err := q.CloseLockShared(ctx); err != nil {
 			return fmt.Errorf("wait for a running daily close: %w", err)
 		}
-		now := s.now().UTC().Truncate(time.Microsecond)
+		at := stamp{now: s.now().UTC().Truncate(time.Microsecond)}
 		claimed, err := q.ProcessedEventClaim(ctx, taskhandlerdb.ProcessedEventClaimParams{Consumer: events.TaskhandlerConsumer, EventID: id})
 		if err != nil {
 			return fmt.Errorf("claim event: %w", err)
@@ -83,8 +91,15 @@ func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Q
 			outcome = Duplicate
 			return nil
 		}
+		// Under the lock a close cannot commit meanwhile, so no row of this event can
+		// land in a day that closes before the event commits.
+		lastClosed, err := q.ClosedDayLast(ctx)
+		if err != nil {
+			return fmt.Errorf("read the last closed day: %w", err)
+		}
+		at.day = ledger.FirstOpen(bizday.Of(at.now, s.loc), lastClosed)
 		var rej *rejection
-		switch err := fn(q, now); {
+		switch err := fn(q, at); {
 		case errors.As(err, &rej):
 			outcome, reason = Rejected, rej.reason
 			// Whatever fn wrote before it rejected is rolled back to here.
@@ -120,19 +135,19 @@ func uuids(ss ...string) ([]uuid.UUID, error) {
 }
 
 // fee writes the fee row of one assignment.
-func (s *store) fee(ctx context.Context, q *taskhandlerdb.Queries, t taskhandlerdb.Task, eventID uuid.UUID, now time.Time) error {
-	return s.log(ctx, q, t.AssigneeID, t.ID, "fee", t.Fee, eventID, now)
+func (s *store) fee(ctx context.Context, q *taskhandlerdb.Queries, t taskhandlerdb.Task, eventID uuid.UUID, at stamp) error {
+	return s.log(ctx, q, t.AssigneeID, t.ID, "fee", t.Fee, eventID, at)
 }
 
-func (s *store) log(ctx context.Context, q *taskhandlerdb.Queries, user, task uuid.UUID, kind string, amount int64, eventID uuid.UUID, now time.Time) error {
+func (s *store) log(ctx context.Context, q *taskhandlerdb.Queries, user, task uuid.UUID, kind string, amount int64, eventID uuid.UUID, at stamp) error {
 	err := q.LogInsert(ctx, taskhandlerdb.LogInsertParams{
 		UserID:       user,
 		TaskID:       uuid.NullUUID{UUID: task, Valid: true},
 		Kind:         kind,
 		Amount:       amount,
-		BusinessDate: bizday.Of(now, s.loc),
+		BusinessDate: at.day,
 		EventID:      eventID,
-		CreatedAt:    now,
+		CreatedAt:    at.now,
 	})
 	if err != nil {
 		return fmt.Errorf("write %s of task %s: %w", kind, task, err)
@@ -146,14 +161,14 @@ func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreat
 	if err != nil {
 		return "", "", err
 	}
-	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
+	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
 		t, err := q.TaskCreate(ctx, taskhandlerdb.TaskCreateParams{
 			ID:          ids[0],
 			AuthorID:    ids[1],
 			Description: ev.GetDescription(),
 			Reward:      ev.GetReward(),
 			Fee:         ev.GetFee(),
-			Now:         now,
+			Now:         at.now,
 		})
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
@@ -161,7 +176,7 @@ func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreat
 		case err != nil: // a taken id aborts the transaction: apply records it
 			return fmt.Errorf("create task: %w", err)
 		}
-		return s.fee(ctx, q, t, id, now)
+		return s.fee(ctx, q, t, id, at)
 	})
 }
 
@@ -172,8 +187,8 @@ func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCom
 		return "", "", err
 	}
 	taskID, worker := ids[0], ids[1]
-	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
-		t, err := q.TaskComplete(ctx, taskhandlerdb.TaskCompleteParams{ID: taskID, WorkerID: worker, Now: now})
+	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
+		t, err := q.TaskComplete(ctx, taskhandlerdb.TaskCompleteParams{ID: taskID, WorkerID: worker, Now: at.now})
 		if errors.Is(err, pgx.ErrNoRows) {
 			if err := s.unchangeable(ctx, q, taskID); err != nil {
 				return err
@@ -183,7 +198,7 @@ func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCom
 		if err != nil {
 			return fmt.Errorf("complete task: %w", err)
 		}
-		return s.log(ctx, q, worker, t.ID, "reward", t.Reward, id, now)
+		return s.log(ctx, q, worker, t.ID, "reward", t.Reward, id, at)
 	})
 }
 
@@ -217,8 +232,8 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 		}
 		assignee = uuid.NullUUID{UUID: a[0], Valid: true}
 	}
-	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
-		t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: assignee, Now: now})
+	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
+		t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: assignee, Now: at.now})
 		if errors.Is(err, pgx.ErrNoRows) {
 			if err := s.unchangeable(ctx, q, taskID); err != nil {
 				return err
@@ -231,7 +246,7 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 		if err != nil {
 			return fmt.Errorf("assign task: %w", err)
 		}
-		return s.fee(ctx, q, t, id, now)
+		return s.fee(ctx, q, t, id, at)
 	})
 }
 
@@ -243,9 +258,9 @@ func (s *store) reassign(ctx context.Context, id uuid.UUID, ev *eventsv1.TasksRe
 		return "", "", 0, err
 	}
 	moved := 0
-	outcome, reason, err := s.apply(ctx, id, func(q *taskhandlerdb.Queries, now time.Time) error {
+	outcome, reason, err := s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
 		rows, err := q.TasksReassign(ctx, taskhandlerdb.TasksReassignParams{
-			TaskIds: ids, Now: now, BusinessDate: bizday.Of(now, s.loc), EventID: id,
+			TaskIds: ids, Now: at.now, BusinessDate: at.day, EventID: id,
 		})
 		if err != nil {
 			return fmt.Errorf("reassign %d tasks: %w", len(ids), err)

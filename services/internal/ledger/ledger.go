@@ -35,3 +35,15 @@ func Open(carry int64, day time.Time, sums []DaySums) Balance {
 	b.Closing = opening + b.Rewards + b.Fees
 	return b
 }
+
+// FirstOpen is the business day money is written to, and what "today" means to a
+// reader: today, unless today is closed already (an operator closed it early), then the
+// day after the last closed day. lastClosed is the zero time when no day was ever closed
+// (as the ClosedDayLast query returns it). A closed day stays closed: activity after its
+// close belongs to the next open day.
+func FirstOpen(today, lastClosed time.Time) time.Time {
+	if next := lastClosed.AddDate(0, 0, 1); next.After(today) {
+		return next
+	}
+	return today
+}

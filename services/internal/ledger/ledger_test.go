@@ -39,3 +39,28 @@ func TestOpen(t *testing.T) {
 		})
 	}
 }
+
+func TestFirstOpen(t *testing.T) {
+	t.Parallel()
+	day := func(s string) time.Time {
+		d, err := time.Parse(time.DateOnly, s)
+		require.NoError(t, err)
+		return d
+	}
+	today := day("2026-11-27")
+	for _, tt := range []struct {
+		name       string
+		lastClosed time.Time
+		want       time.Time
+	}{
+		{"no day was ever closed: today", time.Time{}, today},
+		{"yesterday is closed: today", day("2026-11-26"), today},
+		{"an older day is closed: today", day("2026-10-01"), today},
+		{"today was closed early: tomorrow", today, day("2026-11-28")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tt.want, ledger.FirstOpen(today, tt.lastClosed))
+		})
+	}
+}

@@ -21,6 +21,20 @@ func (q *Queries) ClosedDayExists(ctx context.Context, businessDate time.Time) (
 	return exists, err
 }
 
+const closedDayLast = `-- name: ClosedDayLast :one
+SELECT coalesce(max(business_date), DATE '0001-01-01')::date AS last FROM closed_days
+`
+
+// The last closed day, or 0001-01-01 (Go's zero time.Time) if none was ever closed. Days
+// close in order, so every day up to it is closed and every day after it is open; the
+// first open day is the later of today and the day after it (ledger.FirstOpen).
+func (q *Queries) ClosedDayLast(ctx context.Context) (time.Time, error) {
+	row := q.db.QueryRow(ctx, closedDayLast)
+	var last time.Time
+	err := row.Scan(&last)
+	return last, err
+}
+
 const closedDayLastBefore = `-- name: ClosedDayLastBefore :one
 SELECT business_date FROM closed_days
 WHERE business_date < $1

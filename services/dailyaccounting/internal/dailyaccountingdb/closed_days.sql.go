@@ -20,6 +20,17 @@ func (q *Queries) CloseLock(ctx context.Context) error {
 	return err
 }
 
+const closedDayExists = `-- name: ClosedDayExists :one
+SELECT EXISTS (SELECT 1 FROM closed_days WHERE business_date = $1)
+`
+
+func (q *Queries) ClosedDayExists(ctx context.Context, businessDate time.Time) (bool, error) {
+	row := q.db.QueryRow(ctx, closedDayExists, businessDate)
+	var exists bool
+	err := row.Scan(&exists)
+	return exists, err
+}
+
 const closedDayInsert = `-- name: ClosedDayInsert :exec
 INSERT INTO closed_days (business_date, workers)
 VALUES ($1, $2)
@@ -36,13 +47,29 @@ func (q *Queries) ClosedDayInsert(ctx context.Context, arg ClosedDayInsertParams
 }
 
 const closedDayLast = `-- name: ClosedDayLast :one
+SELECT coalesce(max(business_date), DATE '0001-01-01')::date AS last FROM closed_days
+`
+
+// The last closed day, or 0001-01-01 (Go's zero time.Time) if none was ever closed. Days
+// close in order, so every day up to it is closed and every day after it is open; the
+// first open day is the later of today and the day after it (ledger.FirstOpen).
+func (q *Queries) ClosedDayLast(ctx context.Context) (time.Time, error) {
+	row := q.db.QueryRow(ctx, closedDayLast)
+	var last time.Time
+	err := row.Scan(&last)
+	return last, err
+}
+
+const closedDayLastBefore = `-- name: ClosedDayLastBefore :one
 SELECT business_date FROM closed_days
+WHERE business_date < $1
 ORDER BY business_date DESC
 LIMIT 1
 `
 
-func (q *Queries) ClosedDayLast(ctx context.Context) (time.Time, error) {
-	row := q.db.QueryRow(ctx, closedDayLast)
+// The last closed day before $1; days close in order, so every day after it is open.
+func (q *Queries) ClosedDayLastBefore(ctx context.Context, businessDate time.Time) (time.Time, error) {
+	row := q.db.QueryRow(ctx, closedDayLastBefore, businessDate)
 	var business_date time.Time
 	err := row.Scan(&business_date)
 	return business_date, err
