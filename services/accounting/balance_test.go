@@ -2,13 +2,17 @@ package accounting_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	accountingv1 "github.com/ates/ates/gen/accounting/v1"
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	"github.com/ates/ates/services/accounting/ledgertest"
+	"github.com/ates/ates/services/internal/bizday"
 )
 
 var days = [3]string{"2026-03-02", "2026-03-03", "2026-03-04"}
@@ -140,4 +144,32 @@ func TestEntriesArePaginated(t *testing.T) {
 			requireCode(t, err, "InvalidArgument", "page_token")
 		})
 	}
+}
+
+// TestTodayClosedEarly: when an operator closed today early, money written after the
+// close is on tomorrow, the first open day; a balance asked for without a date shows
+// that day, and asking for it by date is not refused as the future.
+func TestTodayClosedEarly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	accountant := e.NewUser(t, authv1.Role_ROLE_ACCOUNTANT)
+	w := e.book.Worker()
+	today := bizday.Of(time.Now(), time.UTC)
+	task := e.book.Fee(w.ID, bizday.Format(today), -15)
+	e.closeDay(t, bizday.Format(today))
+	tomorrow := bizday.Format(bizday.Next(today))
+	e.book.Reward(w.ID, task, tomorrow, 30)
+	e.book.Fee(w.ID, tomorrow, -11)
+
+	want := ledgertest.Balance{Opening: -15, Rewards: 30, Fees: -11, Closing: 4}
+	current := e.balance(t, accountant, w.ID.String(), "").GetBalance()
+	require.Equal(t, tomorrow, current.GetDate(), "no date means the first open day")
+	require.Equal(t, want, figures(current))
+	require.False(t, current.GetClosed())
+	require.Equal(t, want, figures(e.balance(t, accountant, w.ID.String(), tomorrow).GetBalance()))
+
+	_, err := e.client.GetBalance(accountant.Context(t.Context()), &accountingv1.GetBalanceRequest{
+		UserId: w.ID.String(), Date: bizday.Format(bizday.Next(bizday.Next(today))),
+	})
+	require.Equal(t, codes.InvalidArgument, status.Code(err), "the day after the first open day is the future")
 }

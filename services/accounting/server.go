@@ -51,7 +51,7 @@ func (s *Server) GetBalance(ctx context.Context, req *accountingv1.GetBalanceReq
 			return nil, status.Error(codes.PermissionDenied, "user_id: a worker may read only their own balance")
 		}
 	}
-	day, err := s.day(req.GetDate())
+	day, err := s.day(ctx, req.GetDate())
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func (s *Server) GetStats(ctx context.Context, req *accountingv1.GetStatsRequest
 	if _, err := authn.Require(ctx, authv1.Role_ROLE_MANAGER, authv1.Role_ROLE_ADMIN, authv1.Role_ROLE_ACCOUNTANT); err != nil {
 		return nil, err
 	}
-	day, err := s.day(req.GetDate())
+	day, err := s.day(ctx, req.GetDate())
 	if err != nil {
 		return nil, err
 	}
@@ -100,10 +100,15 @@ func (s *Server) GetStats(ctx context.Context, req *accountingv1.GetStatsRequest
 	}, nil
 }
 
-// day reads a request's date: empty is today in the business time zone, and no day
-// after today is accepted.
-func (s *Server) day(date string) (time.Time, error) {
-	day, err := bizday.ParseUpTo(date, bizday.Of(s.now(), s.loc))
+// day reads a request's date: empty is the current business day (today in the business
+// time zone, or the first open day after it when today was closed early), and no later
+// day is accepted.
+func (s *Server) day(ctx context.Context, date string) (time.Time, error) {
+	current, err := s.store.CurrentDay(ctx, bizday.Of(s.now(), s.loc))
+	if err != nil {
+		return time.Time{}, s.toStatus(ctx, err)
+	}
+	day, err := bizday.ParseUpTo(date, current)
 	if err != nil {
 		return time.Time{}, status.Errorf(codes.InvalidArgument, "date: %v in %s", err, s.loc)
 	}

@@ -36,6 +36,15 @@ type store struct {
 // newStore returns a store on pool.
 func newStore(pool *pgxpool.Pool) *store { return &store{pool: pool} }
 
+// CurrentDay is the first open business day (ledger.FirstOpen) given today's date.
+func (s *store) CurrentDay(ctx context.Context, today time.Time) (time.Time, error) {
+	last, err := accountingdb.New(s.pool).ClosedDayLast(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the last closed day: %w", err)
+	}
+	return ledger.FirstOpen(today, last), nil
+}
+
 // page asks for up to Limit entries after the row with id AfterID (0 for the first page).
 type page struct {
 	AfterID int64

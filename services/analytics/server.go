@@ -35,7 +35,7 @@ func (s *Server) GetWorkerStats(ctx context.Context, req *analyticsv1.GetWorkerS
 	if _, err := authn.Require(ctx, authv1.Role_ROLE_ADMIN); err != nil {
 		return nil, err
 	}
-	day, err := s.day("date", req.GetDate())
+	day, err := s.day(ctx, "date", req.GetDate())
 	if err != nil {
 		return nil, err
 	}
@@ -57,9 +57,9 @@ func (s *Server) GetCompanyEarnings(ctx context.Context, req *analyticsv1.GetCom
 	case req.GetDate() != "" && (req.GetFrom() != "" || req.GetTo() != ""):
 		return nil, status.Error(codes.InvalidArgument, "date: give either date or from and to, not both")
 	case req.GetFrom() != "" || req.GetTo() != "":
-		from, to, err = s.dayRange(req.GetFrom(), req.GetTo())
+		from, to, err = s.dayRange(ctx, req.GetFrom(), req.GetTo())
 	default:
-		from, err = s.day("date", req.GetDate())
+		from, err = s.day(ctx, "date", req.GetDate())
 		to = from
 	}
 	if err != nil {
@@ -82,7 +82,7 @@ func (s *Server) GetTopTask(ctx context.Context, req *analyticsv1.GetTopTaskRequ
 	if _, err := authn.Require(ctx, authv1.Role_ROLE_ADMIN); err != nil {
 		return nil, err
 	}
-	from, to, err := s.dayRange(req.GetFrom(), req.GetTo())
+	from, to, err := s.dayRange(ctx, req.GetFrom(), req.GetTo())
 	if err != nil {
 		return nil, err
 	}
@@ -100,9 +100,14 @@ func (s *Server) GetTopTask(ctx context.Context, req *analyticsv1.GetTopTaskRequ
 	return &analyticsv1.GetTopTaskResponse{Task: taskproto.Proto(taskproto.Row(t))}, nil
 }
 
-// day reads one requested day named field: empty is today, no day after today.
-func (s *Server) day(field, date string) (time.Time, error) {
-	day, err := bizday.ParseUpTo(date, bizday.Of(s.now(), s.loc))
+// day reads one requested day named field: empty is the current business day (today,
+// or the first open day after it when today was closed early), no later day.
+func (s *Server) day(ctx context.Context, field, date string) (time.Time, error) {
+	current, err := s.store.currentDay(ctx, bizday.Of(s.now(), s.loc))
+	if err != nil {
+		return time.Time{}, s.toStatus(ctx, err)
+	}
+	day, err := bizday.ParseUpTo(date, current)
 	if err != nil {
 		return time.Time{}, status.Errorf(codes.InvalidArgument, "%s: %v in %s", field, err, s.loc)
 	}
@@ -110,14 +115,14 @@ func (s *Server) day(field, date string) (time.Time, error) {
 }
 
 // dayRange reads from and to: both required, from ≤ to, at most maxRangeDays days.
-func (s *Server) dayRange(fromDate, toDate string) (from, to time.Time, err error) {
+func (s *Server) dayRange(ctx context.Context, fromDate, toDate string) (from, to time.Time, err error) {
 	if fromDate == "" || toDate == "" {
 		return time.Time{}, time.Time{}, status.Error(codes.InvalidArgument, "from, to: give both ends of the range")
 	}
-	if from, err = s.day("from", fromDate); err != nil {
+	if from, err = s.day(ctx, "from", fromDate); err != nil {
 		return time.Time{}, time.Time{}, err
 	}
-	if to, err = s.day("to", toDate); err != nil {
+	if to, err = s.day(ctx, "to", toDate); err != nil {
 		return time.Time{}, time.Time{}, err
 	}
 	switch {

@@ -27,6 +27,15 @@ func (s *store) snapshot(ctx context.Context, fn func(q *analyticsdb.Queries) er
 		func(tx pgx.Tx) error { return fn(analyticsdb.New(tx)) })
 }
 
+// currentDay is the first open business day (ledger.FirstOpen) given today's date.
+func (s *store) currentDay(ctx context.Context, today time.Time) (time.Time, error) {
+	last, err := analyticsdb.New(s.pool).ClosedDayLast(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read the last closed day: %w", err)
+	}
+	return ledger.FirstOpen(today, last), nil
+}
+
 // workerStats counts the active workers and those whose balance of day is below zero:
 // from the stored balances of a closed day, rolled forward from the last close for an
 // open one.

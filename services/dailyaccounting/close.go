@@ -19,9 +19,9 @@ import (
 	"github.com/ates/ates/services/internal/pgutil"
 )
 
-// ErrDayNotOver is returned for a day that has not ended yet in the business time zone
-// (today or later): activity may still land on it.
-var ErrDayNotOver = errors.New("the day has not ended yet")
+// ErrFutureDay is returned for a day after today in the business time zone: it has not
+// begun. Today itself may be closed early; activity after the close lands on tomorrow.
+var ErrFutureDay = errors.New("the day has not begun yet")
 
 // eventNamespace is the UUID v5 namespace of the event ids the close derives, so that a
 // (kind, day, worker) always has the same id.
@@ -61,8 +61,8 @@ func NewCloser(pool *pgxpool.Pool, loc *time.Location, log *slog.Logger) *Closer
 // Days whose business date has not ended yet are refused with ErrDayNotOver.
 func (c *Closer) CloseDay(ctx context.Context, day time.Time) ([]DayClosed, error) {
 	day = time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, time.UTC)
-	if today := bizday.Of(c.now(), c.loc); !day.Before(today) {
-		return nil, fmt.Errorf("close day %s: %w (today is %s in %s)", bizday.Format(day), ErrDayNotOver, bizday.Format(today), c.loc)
+	if today := bizday.Of(c.now(), c.loc); day.After(today) {
+		return nil, fmt.Errorf("close day %s: %w (today is %s in %s)", bizday.Format(day), ErrFutureDay, bizday.Format(today), c.loc)
 	}
 	var closed []DayClosed
 	err := pgutil.InTx(ctx, c.pool, func(tx pgx.Tx) error {
@@ -100,10 +100,10 @@ func (c *Closer) CloseDay(ctx context.Context, day time.Time) ([]DayClosed, erro
 func firstOpenDay(ctx context.Context, q *dailyaccountingdb.Queries, day time.Time) (time.Time, error) {
 	last, err := q.ClosedDayLast(ctx)
 	switch {
-	case err == nil:
-		return bizday.Next(last), nil
-	case !errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
 		return time.Time{}, fmt.Errorf("find the last closed day: %w", err)
+	case !last.IsZero():
+		return bizday.Next(last), nil
 	}
 	first, err := q.LogFirstDay(ctx)
 	switch {

@@ -35,18 +35,19 @@ func Next(day time.Time) time.Time { return day.AddDate(0, 0, 1) }
 // Prev returns the day before day.
 func Prev(day time.Time) time.Time { return day.AddDate(0, 0, -1) }
 
-// ParseUpTo reads a day asked for in a request: empty means today, and a day after today
-// is refused (nothing can have happened on it yet).
-func ParseUpTo(date string, today time.Time) (time.Time, error) {
+// ParseUpTo reads a day asked for in a request: empty means current, the open business
+// day money is written to (today, or later when today was closed early), and a day after
+// it is refused (nothing can have happened on it yet).
+func ParseUpTo(date string, current time.Time) (time.Time, error) {
 	if date == "" {
-		return today, nil
+		return current, nil
 	}
 	day, err := Parse(date)
 	if err != nil {
 		return time.Time{}, err
 	}
-	if day.After(today) {
-		return time.Time{}, fmt.Errorf("%s is in the future (today is %s)", date, Format(today))
+	if day.After(current) {
+		return time.Time{}, fmt.Errorf("%s is in the future (the current business day is %s)", date, Format(current))
 	}
 	return day, nil
 }
