@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,4 +157,29 @@ func TestServer(t *testing.T) {
 	}
 	_, err := http.Get(base + "/healthz")
 	require.Error(t, err, "HTTP is closed after stop")
+}
+
+// TestReadyzBoundsEveryCheck: checks run at once under their own one-second timeout, so
+// two hung dependencies make /readyz answer 503 in about a second, listed in name order.
+func TestReadyzBoundsEveryCheck(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hang := func(context.Context) error { <-release; return nil } // ignores its context
+	srv, _, _, _ := start(t, map[string]server.Check{
+		"rabbitmq": hang,
+		"postgres": func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() },
+		"auth":     func(context.Context) error { return nil },
+	})
+
+	start := time.Now()
+	code, body := get(t, "http://"+srv.HTTPAddr()+"/readyz")
+	took := time.Since(start)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Less(t, took, 1500*time.Millisecond, "the checks ran at once, each for at most a second")
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	require.Len(t, lines, 3, body)
+	require.Equal(t, "auth: ok", lines[0])
+	require.True(t, strings.HasPrefix(lines[1], "postgres: no answer within 1s"), body)
+	require.Equal(t, "rabbitmq: no answer within 1s", lines[2])
 }
