@@ -56,8 +56,9 @@ type Options struct {
 	HTTPAddr string
 	// Logger receives request and lifecycle logs.
 	Logger *slog.Logger
-	// Interceptors run after logging, metrics and panic recovery and before validation;
-	// authentication goes here.
+	// Interceptors run after logging, metrics and panic recovery and before the
+	// Idempotency-Key header fills request_id and validation runs; authentication goes
+	// here.
 	Interceptors []grpc.UnaryServerInterceptor
 	// Register adds the service implementations to the gRPC server.
 	Register func(*grpc.Server)
@@ -125,7 +126,7 @@ func (s *Server) buildGRPC() error {
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
 	}
 	chain = append(chain, s.opts.Interceptors...)
-	chain = append(chain, protovalidatemw.UnaryServerInterceptor(validator))
+	chain = append(chain, requestIDFromHeader, protovalidatemw.UnaryServerInterceptor(validator))
 
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain...))
 	if s.opts.Register != nil {
@@ -317,11 +318,11 @@ func runCheck(ctx context.Context, check Check) error {
 	}
 }
 
-// forwardHeader passes the W3C trace context on to gRPC metadata as well as what
-// grpc-gateway forwards by default (Authorization among it).
+// forwardHeader passes the W3C trace context and the Idempotency-Key on to gRPC metadata
+// as well as what grpc-gateway forwards by default (Authorization among it).
 func forwardHeader(key string) (string, bool) {
 	switch k := strings.ToLower(key); k {
-	case "traceparent", "tracestate":
+	case "traceparent", "tracestate", idempotencyKeyMD:
 		return k, true
 	}
 	return runtime.DefaultHeaderMatcher(key)
