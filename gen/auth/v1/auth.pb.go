@@ -177,7 +177,8 @@ type RegisterRequest struct {
 	// role is the new user's role; only admins may register non-workers.
 	Role Role `protobuf:"varint,3,opt,name=role,proto3,enum=auth.v1.Role" json:"role,omitempty"`
 	// photo_hash is the secret the user logs in with; stored only as a keyed hash.
-	PhotoHash     string `protobuf:"bytes,4,opt,name=photo_hash,json=photoHash,proto3" json:"photo_hash,omitempty"` // request_id makes retries safe: a retry with the same UUID answers the same user (REST: Idempotency-Key).
+	PhotoHash string `protobuf:"bytes,4,opt,name=photo_hash,json=photoHash,proto3" json:"photo_hash,omitempty"`
+	// request_id makes retries safe: a retry with the same UUID answers the same user (REST: Idempotency-Key).
 	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

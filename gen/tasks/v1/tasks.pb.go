@@ -210,7 +210,8 @@ type CreateTaskRequest struct {
 	// description says what to do, 1 to 2000 characters.
 	Description string `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
 	// wait makes the call answer after the task is stored, with the task.
-	Wait          bool   `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"` // request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
+	Wait bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	// request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -328,7 +329,8 @@ type CompleteTaskRequest struct {
 	// id is the task's UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// wait makes the call answer after the completion is applied, with the task.
-	Wait          bool   `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"` // request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
+	Wait bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	// request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
 	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -448,7 +450,8 @@ type AssignTaskRequest struct {
 	// assignee_id is the new worker's UUID; empty picks a random worker.
 	AssigneeId string `protobuf:"bytes,2,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
 	// wait makes the call answer after the assignment is applied, with the task.
-	Wait          bool   `protobuf:"varint,3,opt,name=wait,proto3" json:"wait,omitempty"` // request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
+	Wait bool `protobuf:"varint,3,opt,name=wait,proto3" json:"wait,omitempty"`
+	// request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
 	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -571,7 +574,8 @@ func (x *AssignTaskResponse) GetTask() *Task {
 type ReassignTasksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// wait makes the call answer after every batch is applied.
-	Wait          bool   `protobuf:"varint,1,opt,name=wait,proto3" json:"wait,omitempty"` // request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
+	Wait bool `protobuf:"varint,1,opt,name=wait,proto3" json:"wait,omitempty"`
+	// request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
 	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
