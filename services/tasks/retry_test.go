@@ -15,8 +15,10 @@ import (
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/broker/brokertest"
+	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/tasks/taskstest"
@@ -180,4 +182,69 @@ func TestUnconfirmedCreateIsUnknownAndARetryAppliesItOnce(t *testing.T) {
 	require.Equal(t, "maybe", resp.GetTask().GetDescription())
 	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks WHERE description = 'maybe'"), "one task")
 	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log WHERE task_id = $1", resp.GetId()), "one fee")
+}
+
+// TestReassignAllRetriedAfterTasksChanged retries a reassign-all after one of its tasks
+// was completed and two were created, so the retry groups the open tasks into batches of
+// other members (other events): it must move no task the operation moved already, and
+// miss none of the open tasks.
+func TestReassignAllRetriedAfterTasksChanged(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{Edit: func(cfg *config.Config) { cfg.ReassignBatchSize = 2 }})
+	workers := map[string]authtest.User{}
+	for range 3 {
+		w := env.NewUser(t, authv1.Role_ROLE_WORKER)
+		workers[w.ID.String()] = w
+	}
+	manager := env.NewUser(t, authv1.Role_ROLE_MANAGER)
+	ctx := manager.Context(context.Background())
+	var old []*tasksv1.Task
+	for range 5 {
+		old = append(old, create(t, env, manager, "old"))
+	}
+	req := &tasksv1.ReassignTasksRequest{Wait: true, RequestId: uuid.NewString()}
+	fees := func(id string) int {
+		return count(t, env, "SELECT count(*) FROM audit_log WHERE kind = 'fee' AND task_id = $1", id)
+	}
+
+	first, err := env.Tasks.ReassignTasks(ctx, req)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, first.GetTaskCount())
+	require.EqualValues(t, 5, first.GetReassignedCount())
+	require.Len(t, first.GetEventIds(), 3)
+
+	// In between: the second task is completed, two tasks are created.
+	holder, err := env.Tasks.GetTask(ctx, &tasksv1.GetTaskRequest{Id: old[1].GetId()})
+	require.NoError(t, err)
+	_, err = env.Tasks.CompleteTask(workers[holder.GetTask().GetAssignedTo()].Context(context.Background()),
+		&tasksv1.CompleteTaskRequest{Id: old[1].GetId(), Wait: true})
+	require.NoError(t, err)
+	added := []*tasksv1.Task{create(t, env, manager, "new"), create(t, env, manager, "new")}
+
+	second, err := env.Tasks.ReassignTasks(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, first.GetOperationId(), second.GetOperationId(), "the same operation")
+	require.EqualValues(t, 6, second.GetTaskCount())
+	require.EqualValues(t, 2, second.GetReassignedCount(), "only the tasks created in between moved")
+	for _, id := range second.GetEventIds() {
+		require.NotContains(t, first.GetEventIds(), id, "every batch changed")
+	}
+	for _, task := range old {
+		require.Equal(t, 2, fees(task.GetId()), "task %s: the creation's fee and one for the operation", task.GetId())
+	}
+	for _, task := range added {
+		require.Equal(t, 2, fees(task.GetId()), "task %s: created in between, moved by the retry", task.GetId())
+	}
+
+	third, err := env.Tasks.ReassignTasks(ctx, req)
+	require.NoError(t, err)
+	require.Equal(t, second.GetEventIds(), third.GetEventIds(), "nothing changed: the same batches")
+	require.EqualValues(t, 2, third.GetReassignedCount(), "answered from the applied events")
+	require.Equal(t, 5+2+5+2, count(t, env, "SELECT count(*) FROM audit_log WHERE kind = 'fee'"), "no more fees")
+
+	// Without a request id, a reassign-all is a new operation each time.
+	fresh, err := env.Tasks.ReassignTasks(ctx, &tasksv1.ReassignTasksRequest{Wait: true})
+	require.NoError(t, err)
+	require.NotEqual(t, first.GetOperationId(), fresh.GetOperationId())
+	require.EqualValues(t, 6, fresh.GetReassignedCount())
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/idempotency"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/taskproto"
@@ -178,18 +179,31 @@ func orErr[T any](answer func() (T, error), err error) (T, error) {
 	return answer()
 }
 
-// ReassignTasks publishes tasks_reassign events for every open task, in batches.
+// ReassignTasks publishes tasks_reassign events for every open task, in batches, all
+// under one operation id that taskhandler moves each task at most once for. With a
+// request_id the operation id is derived, and each batch's event id from the operation
+// and the batch's tasks: a retry republishes an unchanged batch under the same id (and
+// skips it if it was applied), while a batch that changed because tasks were completed
+// or created in between is a new event that skips the tasks the operation moved.
 func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRequest) (*tasksv1.ReassignTasksResponse, error) {
 	u, _ := authn.UserFrom(ctx)
 	if err := authorize(u, actReassignAll, nil); err != nil {
 		return nil, err
+	}
+	k, err := newRetryKey(u.ID, tasksv1.TaskService_ReassignTasks_FullMethodName, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	op, err := k.id("operation")
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
 	}
 	if ok, err := s.store.anyActiveWorker(ctx); err != nil {
 		return nil, s.toStatus(ctx, err)
 	} else if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign tasks to")
 	}
-	resp := &tasksv1.ReassignTasksResponse{}
+	resp := &tasksv1.ReassignTasksResponse{OperationId: op.String()}
 	var eventIDs []uuid.UUID
 	after := uuid.Nil
 	for {
@@ -200,18 +214,24 @@ func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRe
 		if len(ids) == 0 {
 			break
 		}
-		ev := &eventsv1.TasksReassign{ActorId: u.ID.String(), TaskIds: make([]string, len(ids))}
-		for i, id := range ids {
-			ev.TaskIds[i] = id.String()
-		}
-		eventID, err := uuid.NewV7()
+		eventID, err := batchEventID(k, op, ids)
 		if err != nil {
 			return nil, s.toStatus(ctx, err)
 		}
-		if err := publish(ctx, s.broker, s.log, retryKey{}, events.TasksReassign, ev, eventID); err != nil {
-			// Batches already confirmed will be applied; say how far we got.
-			s.log.WarnContext(ctx, "reassign-all stopped part way", "batches_published", len(eventIDs), "tasks_published", resp.TaskCount)
+		done, err := s.applied(ctx, k, eventID)
+		if err != nil {
 			return nil, err
+		}
+		if !done {
+			ev := &eventsv1.TasksReassign{ActorId: u.ID.String(), OperationId: op.String(), TaskIds: make([]string, len(ids))}
+			for i, id := range ids {
+				ev.TaskIds[i] = id.String()
+			}
+			if err := publish(ctx, s.broker, s.log, k, events.TasksReassign, ev, eventID); err != nil {
+				// Batches already confirmed will be applied; say how far we got.
+				s.log.WarnContext(ctx, "reassign-all stopped part way", "operation_id", op, "batches_published", len(eventIDs), "tasks_published", resp.TaskCount)
+				return nil, err
+			}
 		}
 		eventIDs = append(eventIDs, eventID)
 		resp.EventIds = append(resp.EventIds, eventID.String())
@@ -225,15 +245,24 @@ func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRe
 	defer cancel()
 	for _, id := range eventIDs {
 		if _, err := s.waiter.wait(ctx, id); err != nil {
-			return nil, s.toStatus(ctx, err)
+			return nil, s.afterPublish(ctx, err)
 		}
 	}
 	moved, err := s.store.movedBy(ctx, eventIDs)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, s.afterPublish(ctx, err)
 	}
 	resp.ReassignedCount = moved
 	return resp, nil
+}
+
+// batchEventID is the event id of the batch of operation op holding ids: derived from
+// op and the set of ids with a request_id, new without.
+func batchEventID(k retryKey, op uuid.UUID, ids []uuid.UUID) (uuid.UUID, error) {
+	if !k.given {
+		return k.id("")
+	}
+	return idempotency.SetID(op, ids), nil
 }
 
 // GetTask shows one task to those who may see it.

@@ -634,8 +634,10 @@ type ReassignTasksResponse struct {
 	EventIds []string `protobuf:"bytes,2,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
 	// reassigned_count is how many tasks were reassigned, set when wait was asked for.
 	ReassignedCount int64 `protobuf:"varint,3,opt,name=reassigned_count,json=reassignedCount,proto3" json:"reassigned_count,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// operation_id names this reassign-all; a retry with the same request_id has the same one.
+	OperationId   string `protobuf:"bytes,4,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReassignTasksResponse) Reset() {
@@ -687,6 +689,13 @@ func (x *ReassignTasksResponse) GetReassignedCount() int64 {
 		return x.ReassignedCount
 	}
 	return 0
+}
+
+func (x *ReassignTasksResponse) GetOperationId() string {
+	if x != nil {
+		return x.OperationId
+	}
+	return ""
 }
 
 // GetTaskRequest names the task to show.
@@ -959,12 +968,13 @@ const file_tasks_v1_tasks_proto_rawDesc = "" +
 	"\x14ReassignTasksRequest\x12\x12\n" +
 	"\x04wait\x18\x01 \x01(\bR\x04wait\x12*\n" +
 	"\n" +
-	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"~\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xa1\x01\n" +
 	"\x15ReassignTasksResponse\x12\x1d\n" +
 	"\n" +
 	"task_count\x18\x01 \x01(\x03R\ttaskCount\x12\x1b\n" +
 	"\tevent_ids\x18\x02 \x03(\tR\beventIds\x12)\n" +
-	"\x10reassigned_count\x18\x03 \x01(\x03R\x0freassignedCount\"*\n" +
+	"\x10reassigned_count\x18\x03 \x01(\x03R\x0freassignedCount\x12!\n" +
+	"\foperation_id\x18\x04 \x01(\tR\voperationId\"*\n" +
 	"\x0eGetTaskRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"5\n" +
 	"\x0fGetTaskResponse\x12\"\n" +
