@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -13,6 +14,7 @@ import (
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	"github.com/ates/ates/services/auth/internal/authdb"
 	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/idempotency"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 )
@@ -25,14 +27,26 @@ type Server struct {
 	log      *slog.Logger
 }
 
-// Register creates a user; only an admin may create anything but a worker.
+// Register creates a user; only an admin may create anything but a worker. With a
+// request_id the new user's id is derived from it (and the caller, if any), so a retry
+// of the registration answers the user the first attempt created.
 func (s *Server) Register(ctx context.Context, req *authv1.RegisterRequest) (*authv1.RegisterResponse, error) {
 	if req.GetRole() != authv1.Role_ROLE_WORKER {
 		if _, err := authn.Require(ctx, authv1.Role_ROLE_ADMIN); err != nil {
 			return nil, status.Errorf(codes.PermissionDenied, "only an admin may register a %s", authn.RoleName(req.GetRole()))
 		}
 	}
+	var id uuid.UUID
+	if req.GetRequestId() != "" {
+		requestID, err := uuid.Parse(req.GetRequestId())
+		if err != nil { // protovalidate checked the shape; this guards against drift
+			return nil, status.Error(codes.InvalidArgument, "request_id: must be a UUID")
+		}
+		caller, _ := authn.UserFrom(ctx) // anyone may register a worker: uuid.Nil then
+		id = idempotency.ID(caller.ID, authv1.AuthService_Register_FullMethodName, requestID, "user")
+	}
 	u, err := s.store.CreateUser(ctx, NewUser{
+		ID:        id,
 		Name:      req.GetName(),
 		Email:     req.GetEmail(),
 		PhotoHash: req.GetPhotoHash(),
@@ -79,7 +93,7 @@ func (s *Server) Authenticate(ctx context.Context, req *authv1.AuthenticateReque
 // toStatus is the one translation of store errors into gRPC statuses.
 func (s *Server) toStatus(ctx context.Context, err error) error {
 	switch {
-	case errors.Is(err, ErrEmailTaken), errors.Is(err, ErrPhotoHashTaken):
+	case errors.Is(err, ErrEmailTaken), errors.Is(err, ErrPhotoHashTaken), errors.Is(err, ErrRequestIDUsed):
 		return status.Error(codes.AlreadyExists, err.Error())
 	}
 	return server.Status(ctx, s.log, err)

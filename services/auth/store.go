@@ -8,9 +8,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
@@ -23,6 +25,7 @@ import (
 var (
 	ErrEmailTaken     = errors.New("email is already registered")
 	ErrPhotoHashTaken = errors.New("photo_hash is already registered")
+	ErrRequestIDUsed  = errors.New("request_id was already used for a different registration")
 )
 
 // Store keeps users and tokens. Photo hashes are stored only as HMAC-SHA-256 under the
@@ -40,24 +43,46 @@ func NewStore(pool *pgxpool.Pool, hmacKey []byte) *Store {
 
 // NewUser is what registration stores.
 type NewUser struct {
+	// ID is the new user's id when the caller derived it from a request id (a retry of the
+	// registration then finds the user it made); zero for a new UUIDv7.
+	ID                     uuid.UUID
 	Name, Email, PhotoHash string
 	Role                   authv1.Role
 }
 
-// CreateUser stores a new user.
+// CreateUser stores a new user. With nu.ID set, a user already stored under that id with
+// the same name, email, role and photo hash is the one a first attempt created: it is
+// returned as if created now. Another registration under the id is ErrRequestIDUsed.
 func (s *Store) CreateUser(ctx context.Context, nu NewUser) (authdb.User, error) {
-	id, err := uuid.NewV7()
-	if err != nil {
-		return authdb.User{}, fmt.Errorf("new user id: %w", err)
+	id := nu.ID
+	if id == uuid.Nil {
+		var err error
+		if id, err = uuid.NewV7(); err != nil {
+			return authdb.User{}, fmt.Errorf("new user id: %w", err)
+		}
 	}
+	mac := s.photoMAC(nu.PhotoHash)
 	u, err := s.q.UserInsert(ctx, authdb.UserInsertParams{
 		ID:           id,
 		Name:         nu.Name,
 		Email:        nu.Email,
 		Role:         authn.RoleName(nu.Role),
-		PhotoHashMac: s.photoMAC(nu.PhotoHash),
+		PhotoHashMac: mac,
 	})
-	switch pgutil.ConstraintOf(err, "23505") {
+	constraint := pgutil.ConstraintOf(err, "23505")
+	if constraint != "" && nu.ID != uuid.Nil {
+		// Whichever constraint PostgreSQL checked first, a retry collides on all of them.
+		switch first, err := s.q.UserGet(ctx, id); {
+		case err == nil && first.Name == nu.Name && strings.EqualFold(first.Email, nu.Email) &&
+			first.Role == authn.RoleName(nu.Role) && hmac.Equal(first.PhotoHashMac, mac):
+			return first, nil
+		case err == nil:
+			return authdb.User{}, ErrRequestIDUsed
+		case !errors.Is(err, pgx.ErrNoRows):
+			return authdb.User{}, fmt.Errorf("read user %s: %w", id, err)
+		}
+	}
+	switch constraint {
 	case "":
 	case "users_email_key":
 		return authdb.User{}, ErrEmailTaken

@@ -257,10 +257,19 @@ func (s *store) reassign(ctx context.Context, id uuid.UUID, ev *eventsv1.TasksRe
 	if err != nil {
 		return "", "", 0, err
 	}
+	// An event from before operation ids is an operation of its own.
+	op := id
+	if ev.GetOperationId() != "" {
+		ops, err := uuids(ev.GetOperationId())
+		if err != nil {
+			return "", "", 0, err
+		}
+		op = ops[0]
+	}
 	moved := 0
 	outcome, reason, err := s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
 		rows, err := q.TasksReassign(ctx, taskhandlerdb.TasksReassignParams{
-			TaskIds: ids, Now: at.now, BusinessDate: at.day, EventID: id,
+			TaskIds: ids, Now: at.now, BusinessDate: at.day, EventID: id, OperationID: op,
 		})
 		if err != nil {
 			return fmt.Errorf("reassign %d tasks: %w", len(ids), err)

@@ -21,28 +21,53 @@ import (
 	"github.com/ates/ates/services/internal/pgutil"
 )
 
-// publish sends one event and returns once the broker confirmed it. Any failure is an
-// Unavailable status: nothing was accepted, so nothing will change.
-func publish(ctx context.Context, b *broker.Conn, log *slog.Logger, key string, msg proto.Message) (uuid.UUID, error) {
-	var opts []broker.PublishOption
+// What a caller is told when the event of its call could not be confirmed. The two cases
+// need opposite advice: retrying a call that changed nothing is safe, retrying one that
+// may have changed something is safe only under the same request_id.
+const (
+	msgNotSent         = "the event broker is unavailable and the change was not sent; nothing was changed, try again"
+	msgNotSentDeadline = "the deadline passed before the change was sent; nothing was changed, try again"
+	msgUnknown         = "the event broker did not confirm the change in time; the outcome is unknown"
+	msgUnknownDeadline = "the deadline passed before the event broker confirmed the change; the outcome is unknown"
+	adviceRetry        = ": retry with the same request_id, which applies the change at most once"
+	adviceNoID         = ": the change may or may not happen, and this call had no request_id, so check before retrying (send a request_id to make retries safe)"
+)
+
+// publish sends one event under eventID and returns once the broker confirmed it. A
+// failure is a status that says whether the change may still happen: Unavailable (or
+// DeadlineExceeded, when the caller's deadline ended it) with msgNotSent when the event
+// never reached the broker, with msgUnknown when it may have.
+func publish(ctx context.Context, b *broker.Conn, log *slog.Logger, k retryKey, key string, msg proto.Message, eventID uuid.UUID) error {
+	opts := []broker.PublishOption{broker.WithEventID(eventID.String())}
 	// The caller's W3C trace context travels with the event, so a trace spans the call
 	// and taskhandler's work.
 	if tp := metadata.ValueFromIncomingContext(ctx, broker.HeaderTraceparent); len(tp) == 1 {
 		opts = append(opts, broker.WithHeaders(amqp.Table{broker.HeaderTraceparent: tp[0]}))
 	}
-	id, err := b.Publish(ctx, key, msg, opts...)
-	switch {
-	case err == nil:
-		eventID, err := uuid.Parse(id)
-		if err != nil {
-			return uuid.Nil, fmt.Errorf("the broker layer gave event id %q: %w", id, err)
-		}
-		return eventID, nil
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return uuid.Nil, status.Error(codes.DeadlineExceeded, "the event broker did not confirm in time; the change may or may not happen")
+	_, err := b.Publish(ctx, key, msg, opts...)
+	if err == nil {
+		return nil
 	}
-	log.WarnContext(ctx, "publish failed", "routing_key", key, "err", err)
-	return uuid.Nil, status.Error(codes.Unavailable, "the event broker is unavailable; nothing was changed, try again")
+	log.WarnContext(ctx, "publish failed", "routing_key", key, "event_id", eventID, "err", err)
+	deadline := errors.Is(err, context.DeadlineExceeded)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "call canceled")
+	case errors.Is(err, broker.ErrOutcomeUnknown):
+		code, text, advice := codes.Unavailable, msgUnknown, adviceRetry
+		if deadline {
+			code, text = codes.DeadlineExceeded, msgUnknownDeadline
+		}
+		if !k.given {
+			advice = adviceNoID
+		}
+		return status.Error(code, text+advice)
+	case deadline:
+		return status.Error(codes.DeadlineExceeded, msgNotSentDeadline)
+	case errors.Is(err, broker.ErrNotSent), errors.Is(err, broker.ErrUnroutable):
+		return status.Error(codes.Unavailable, msgNotSent)
+	}
+	return err // a fault of ours (the event did not marshal, say): Internal
 }
 
 // processedChannel is the NOTIFY channel taskhandler signals applied events on.

@@ -131,6 +131,8 @@ func TestBrokerDownIsUnavailableAndWritesNothing(t *testing.T) {
 
 	_, err := env.Tasks.CreateTask(manager.Context(context.Background()), &tasksv1.CreateTaskRequest{Description: "lost?", Wait: true})
 	require.Equal(t, codes.Unavailable, status.Code(err), "err: %v", err)
+	require.ErrorContains(t, err, "nothing was changed, try again", "the event never left: a retry is safe")
+	require.NotContains(t, err.Error(), "unknown")
 	require.Zero(t, count(t, env, "SELECT count(*) FROM tasks"))
 	require.Zero(t, count(t, env, "SELECT count(*) FROM audit_log"))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/idempotency"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/taskproto"
@@ -41,50 +42,89 @@ func (s *Server) CreateTask(ctx context.Context, req *tasksv1.CreateTaskRequest)
 	if strings.TrimSpace(req.GetDescription()) == "" {
 		return nil, status.Error(codes.InvalidArgument, "description: must not be blank")
 	}
+	k, err := newRetryKey(u.ID, tasksv1.TaskService_CreateTask_FullMethodName, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	id, err := k.id("task")
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	eventID, err := k.eventAbout(id)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	answer := func() (*tasksv1.CreateTaskResponse, error) {
+		task, err := s.settle(ctx, req.GetWait(), eventID, id)
+		return &tasksv1.CreateTaskResponse{Id: id.String(), Task: task}, err
+	}
+	if done, err := s.applied(ctx, k, eventID); err != nil || done {
+		return orErr(answer, err)
+	}
 	if ok, err := s.store.anyActiveWorker(ctx); err != nil {
 		return nil, s.toStatus(ctx, err)
 	} else if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign the task to")
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return nil, s.toStatus(ctx, err)
-	}
-	eventID, err := publish(ctx, s.broker, s.log, events.TaskCreate, &eventsv1.TaskCreate{
+	err = publish(ctx, s.broker, s.log, k, events.TaskCreate, &eventsv1.TaskCreate{
 		TaskId:      id.String(),
 		AuthorId:    u.ID.String(),
 		Description: req.GetDescription(),
 		Fee:         -int64(10 + rand.IntN(11)),
 		Reward:      int64(20 + rand.IntN(21)),
-	})
+	}, eventID)
 	if err != nil {
 		return nil, err
 	}
-	task, err := s.settle(ctx, req.GetWait(), eventID, id)
-	return &tasksv1.CreateTaskResponse{Id: id.String(), Task: task}, err
+	return answer()
 }
 
 // CompleteTask publishes task_complete for the caller, who must hold the task.
 func (s *Server) CompleteTask(ctx context.Context, req *tasksv1.CompleteTaskRequest) (*tasksv1.CompleteTaskResponse, error) {
 	u, _ := authn.UserFrom(ctx)
+	k, eventID, taskID, err := s.writeOn(u, tasksv1.TaskService_CompleteTask_FullMethodName, req.GetRequestId(), req.GetId())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	answer := func() (*tasksv1.CompleteTaskResponse, error) {
+		task, err := s.settle(ctx, req.GetWait(), eventID, taskID)
+		return &tasksv1.CompleteTaskResponse{Id: taskID.String(), Task: task}, err
+	}
+	if done, err := s.applied(ctx, k, eventID); err != nil || done {
+		return orErr(answer, err)
+	}
 	t, err := s.authorized(ctx, u, actComplete, req.GetId())
 	if err != nil {
 		return nil, err
 	}
 	if t.Status == "complete" {
+		// Perhaps by this very call's first attempt, applied since we looked.
+		if done, err := s.applied(ctx, k, eventID); err != nil || done {
+			return orErr(answer, err)
+		}
 		return nil, status.Error(codes.FailedPrecondition, "the task is already complete")
 	}
-	eventID, err := publish(ctx, s.broker, s.log, events.TaskComplete, &eventsv1.TaskComplete{TaskId: t.ID.String(), WorkerId: u.ID.String()})
+	err = publish(ctx, s.broker, s.log, k, events.TaskComplete, &eventsv1.TaskComplete{TaskId: t.ID.String(), WorkerId: u.ID.String()}, eventID)
 	if err != nil {
 		return nil, err
 	}
-	task, err := s.settle(ctx, req.GetWait(), eventID, t.ID)
-	return &tasksv1.CompleteTaskResponse{Id: t.ID.String(), Task: task}, err
+	return answer()
 }
 
 // AssignTask publishes task_assign for one open task.
 func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest) (*tasksv1.AssignTaskResponse, error) {
 	u, _ := authn.UserFrom(ctx)
+	k, eventID, taskID, err := s.writeOn(u, tasksv1.TaskService_AssignTask_FullMethodName, req.GetRequestId(), req.GetId())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	answer := func() (*tasksv1.AssignTaskResponse, error) {
+		task, err := s.settle(ctx, req.GetWait(), eventID, taskID)
+		return &tasksv1.AssignTaskResponse{Id: taskID.String(), Task: task}, err
+	}
+	if done, err := s.applied(ctx, k, eventID); err != nil || done {
+		return orErr(answer, err)
+	}
 	t, err := s.authorized(ctx, u, actAssign, req.GetId())
 	if err != nil {
 		return nil, err
@@ -108,28 +148,62 @@ func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest)
 			return nil, status.Error(codes.InvalidArgument, "assignee_id: not an active worker")
 		}
 	}
-	eventID, err := publish(ctx, s.broker, s.log, events.TaskAssign, &eventsv1.TaskAssign{
+	err = publish(ctx, s.broker, s.log, k, events.TaskAssign, &eventsv1.TaskAssign{
 		TaskId: t.ID.String(), AssigneeId: req.GetAssigneeId(), ActorId: u.ID.String(),
-	})
+	}, eventID)
 	if err != nil {
 		return nil, err
 	}
-	task, err := s.settle(ctx, req.GetWait(), eventID, t.ID)
-	return &tasksv1.AssignTaskResponse{Id: t.ID.String(), Task: task}, err
+	return answer()
 }
 
-// ReassignTasks publishes tasks_reassign events for every open task, in batches.
+// writeOn reads the retry key of a call by u to method about one task and derives the
+// call's event id.
+func (s *Server) writeOn(u authn.User, method, requestID, id string) (k retryKey, eventID, taskID uuid.UUID, err error) {
+	if taskID, err = parseID("id", id); err != nil {
+		return k, uuid.Nil, uuid.Nil, err
+	}
+	if k, err = newRetryKey(u.ID, method, requestID); err != nil {
+		return k, uuid.Nil, uuid.Nil, err
+	}
+	eventID, err = k.eventAbout(taskID)
+	return k, eventID, taskID, err
+}
+
+// orErr returns err if there is one, else what answer says.
+func orErr[T any](answer func() (T, error), err error) (T, error) {
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return answer()
+}
+
+// ReassignTasks publishes tasks_reassign events for every open task, in batches, all
+// under one operation id that taskhandler moves each task at most once for. With a
+// request_id the operation id is derived, and each batch's event id from the operation
+// and the batch's tasks: a retry republishes an unchanged batch under the same id (and
+// skips it if it was applied), while a batch that changed because tasks were completed
+// or created in between is a new event that skips the tasks the operation moved.
 func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRequest) (*tasksv1.ReassignTasksResponse, error) {
 	u, _ := authn.UserFrom(ctx)
 	if err := authorize(u, actReassignAll, nil); err != nil {
 		return nil, err
+	}
+	k, err := newRetryKey(u.ID, tasksv1.TaskService_ReassignTasks_FullMethodName, req.GetRequestId())
+	if err != nil {
+		return nil, err
+	}
+	op, err := k.id("operation")
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
 	}
 	if ok, err := s.store.anyActiveWorker(ctx); err != nil {
 		return nil, s.toStatus(ctx, err)
 	} else if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign tasks to")
 	}
-	resp := &tasksv1.ReassignTasksResponse{}
+	resp := &tasksv1.ReassignTasksResponse{OperationId: op.String()}
 	var eventIDs []uuid.UUID
 	after := uuid.Nil
 	for {
@@ -140,15 +214,24 @@ func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRe
 		if len(ids) == 0 {
 			break
 		}
-		ev := &eventsv1.TasksReassign{ActorId: u.ID.String(), TaskIds: make([]string, len(ids))}
-		for i, id := range ids {
-			ev.TaskIds[i] = id.String()
-		}
-		eventID, err := publish(ctx, s.broker, s.log, events.TasksReassign, ev)
+		eventID, err := batchEventID(k, op, ids)
 		if err != nil {
-			// Batches already confirmed will be applied; say how far we got.
-			s.log.WarnContext(ctx, "reassign-all stopped part way", "batches_published", len(eventIDs), "tasks_published", resp.TaskCount)
+			return nil, s.toStatus(ctx, err)
+		}
+		done, err := s.applied(ctx, k, eventID)
+		if err != nil {
 			return nil, err
+		}
+		if !done {
+			ev := &eventsv1.TasksReassign{ActorId: u.ID.String(), OperationId: op.String(), TaskIds: make([]string, len(ids))}
+			for i, id := range ids {
+				ev.TaskIds[i] = id.String()
+			}
+			if err := publish(ctx, s.broker, s.log, k, events.TasksReassign, ev, eventID); err != nil {
+				// Batches already confirmed will be applied; say how far we got.
+				s.log.WarnContext(ctx, "reassign-all stopped part way", "operation_id", op, "batches_published", len(eventIDs), "tasks_published", resp.TaskCount)
+				return nil, err
+			}
 		}
 		eventIDs = append(eventIDs, eventID)
 		resp.EventIds = append(resp.EventIds, eventID.String())
@@ -162,15 +245,24 @@ func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRe
 	defer cancel()
 	for _, id := range eventIDs {
 		if _, err := s.waiter.wait(ctx, id); err != nil {
-			return nil, s.toStatus(ctx, err)
+			return nil, s.afterPublish(ctx, err)
 		}
 	}
 	moved, err := s.store.movedBy(ctx, eventIDs)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, s.afterPublish(ctx, err)
 	}
 	resp.ReassignedCount = moved
 	return resp, nil
+}
+
+// batchEventID is the event id of the batch of operation op holding ids: derived from
+// op and the set of ids with a request_id, new without.
+func batchEventID(k retryKey, op uuid.UUID, ids []uuid.UUID) (uuid.UUID, error) {
+	if !k.given {
+		return k.id("")
+	}
+	return idempotency.SetID(op, ids), nil
 }
 
 // GetTask shows one task to those who may see it.
@@ -246,16 +338,26 @@ func (s *Server) settle(ctx context.Context, wait bool, eventID, taskID uuid.UUI
 	defer cancel()
 	v, err := s.waiter.wait(ctx, eventID)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, s.afterPublish(ctx, err)
 	}
 	if v.rejected {
 		return nil, status.Error(codes.FailedPrecondition, v.reason)
 	}
 	t, err := s.store.task(ctx, taskID)
 	if err != nil {
-		return nil, s.toStatus(ctx, err)
+		return nil, s.afterPublish(ctx, err)
 	}
 	return toProto(t), nil
+}
+
+// afterPublish translates an error met once the event is confirmed: the change will be
+// applied, so a database that did not answer must not read as "nothing happened".
+func (s *Server) afterPublish(ctx context.Context, err error) error {
+	err = s.toStatus(ctx, err)
+	if status.Code(err) == codes.Unavailable {
+		return status.Error(codes.Unavailable, "the change was sent and will be applied, but the database did not answer while waiting for its result; retry with the same request_id to read it")
+	}
+	return err
 }
 
 // waitContext bounds a wait by the configured timeout unless the caller's deadline is

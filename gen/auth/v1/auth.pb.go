@@ -177,7 +177,9 @@ type RegisterRequest struct {
 	// role is the new user's role; only admins may register non-workers.
 	Role Role `protobuf:"varint,3,opt,name=role,proto3,enum=auth.v1.Role" json:"role,omitempty"`
 	// photo_hash is the secret the user logs in with; stored only as a keyed hash.
-	PhotoHash     string `protobuf:"bytes,4,opt,name=photo_hash,json=photoHash,proto3" json:"photo_hash,omitempty"`
+	PhotoHash string `protobuf:"bytes,4,opt,name=photo_hash,json=photoHash,proto3" json:"photo_hash,omitempty"`
+	// request_id makes retries safe: a retry with the same UUID answers the same user (REST: Idempotency-Key).
+	RequestId     string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -236,6 +238,13 @@ func (x *RegisterRequest) GetRole() Role {
 func (x *RegisterRequest) GetPhotoHash() string {
 	if x != nil {
 		return x.PhotoHash
+	}
+	return ""
+}
+
+func (x *RegisterRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
 	}
 	return ""
 }
@@ -499,7 +508,7 @@ const file_auth_v1_auth_proto_rawDesc = "" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12!\n" +
 	"\x04role\x18\x04 \x01(\x0e2\r.auth.v1.RoleR\x04role\x129\n" +
 	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xac\x01\n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xd8\x01\n" +
 	"\x0fRegisterRequest\x12\x1d\n" +
 	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
@@ -508,7 +517,9 @@ const file_auth_v1_auth_proto_rawDesc = "" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x04role\x12)\n" +
 	"\n" +
 	"photo_hash\x18\x04 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\b\x18\x80\x04R\tphotoHash\"5\n" +
+	"\xbaH\ar\x05\x10\b\x18\x80\x04R\tphotoHash\x12*\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"5\n" +
 	"\x10RegisterResponse\x12!\n" +
 	"\x04user\x18\x01 \x01(\v2\r.auth.v1.UserR\x04user\"9\n" +
 	"\fLoginRequest\x12)\n" +

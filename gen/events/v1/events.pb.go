@@ -229,7 +229,9 @@ type TasksReassign struct {
 	// task_ids are the tasks of this batch.
 	TaskIds []string `protobuf:"bytes,1,rep,name=task_ids,json=taskIds,proto3" json:"task_ids,omitempty"`
 	// actor_id is the UUID of the manager or admin who asked.
-	ActorId       string `protobuf:"bytes,2,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	ActorId string `protobuf:"bytes,2,opt,name=actor_id,json=actorId,proto3" json:"actor_id,omitempty"`
+	// operation_id names the reassign-all the batch belongs to; it moves each task at most once.
+	OperationId   string `protobuf:"bytes,3,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +276,13 @@ func (x *TasksReassign) GetTaskIds() []string {
 func (x *TasksReassign) GetActorId() string {
 	if x != nil {
 		return x.ActorId
+	}
+	return ""
+}
+
+func (x *TasksReassign) GetOperationId() string {
+	if x != nil {
+		return x.OperationId
 	}
 	return ""
 }
@@ -426,10 +435,11 @@ const file_events_v1_events_proto_rawDesc = "" +
 	"\atask_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06taskId\x12,\n" +
 	"\vassignee_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"assigneeId\x12#\n" +
-	"\bactor_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aactorId\"c\n" +
+	"\bactor_id\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aactorId\"\x93\x01\n" +
 	"\rTasksReassign\x12-\n" +
 	"\btask_ids\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\ataskIds\x12#\n" +
-	"\bactor_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aactorId\"\xb3\x02\n" +
+	"\bactor_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aactorId\x12.\n" +
+	"\foperation_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\voperationId\"\xb3\x02\n" +
 	"\tSendEmail\x12!\n" +
 	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12\x1d\n" +
 	"\x05email\x18\x02 \x01(\tB\a\xbaH\x04r\x02`\x01R\x05email\x12\x1b\n" +

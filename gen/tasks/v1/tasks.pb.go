@@ -210,7 +210,9 @@ type CreateTaskRequest struct {
 	// description says what to do, 1 to 2000 characters.
 	Description string `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
 	// wait makes the call answer after the task is stored, with the task.
-	Wait          bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	Wait bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	// request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -257,6 +259,13 @@ func (x *CreateTaskRequest) GetWait() bool {
 		return x.Wait
 	}
 	return false
+}
+
+func (x *CreateTaskRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CreateTaskResponse names the new task.
@@ -320,7 +329,9 @@ type CompleteTaskRequest struct {
 	// id is the task's UUID.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// wait makes the call answer after the completion is applied, with the task.
-	Wait          bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	Wait bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
+	// request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
+	RequestId     string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -367,6 +378,13 @@ func (x *CompleteTaskRequest) GetWait() bool {
 		return x.Wait
 	}
 	return false
+}
+
+func (x *CompleteTaskRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // CompleteTaskResponse names the completed task.
@@ -432,7 +450,9 @@ type AssignTaskRequest struct {
 	// assignee_id is the new worker's UUID; empty picks a random worker.
 	AssigneeId string `protobuf:"bytes,2,opt,name=assignee_id,json=assigneeId,proto3" json:"assignee_id,omitempty"`
 	// wait makes the call answer after the assignment is applied, with the task.
-	Wait          bool `protobuf:"varint,3,opt,name=wait,proto3" json:"wait,omitempty"`
+	Wait bool `protobuf:"varint,3,opt,name=wait,proto3" json:"wait,omitempty"`
+	// request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
+	RequestId     string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -486,6 +506,13 @@ func (x *AssignTaskRequest) GetWait() bool {
 		return x.Wait
 	}
 	return false
+}
+
+func (x *AssignTaskRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
 }
 
 // AssignTaskResponse names the reassigned task.
@@ -547,7 +574,9 @@ func (x *AssignTaskResponse) GetTask() *Task {
 type ReassignTasksRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// wait makes the call answer after every batch is applied.
-	Wait          bool `protobuf:"varint,1,opt,name=wait,proto3" json:"wait,omitempty"`
+	Wait bool `protobuf:"varint,1,opt,name=wait,proto3" json:"wait,omitempty"`
+	// request_id makes retries safe: calls with the same UUID act once (REST: Idempotency-Key).
+	RequestId     string `protobuf:"bytes,2,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -589,6 +618,13 @@ func (x *ReassignTasksRequest) GetWait() bool {
 	return false
 }
 
+func (x *ReassignTasksRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 // ReassignTasksResponse says how many tasks were sent for reassignment.
 type ReassignTasksResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -598,8 +634,10 @@ type ReassignTasksResponse struct {
 	EventIds []string `protobuf:"bytes,2,rep,name=event_ids,json=eventIds,proto3" json:"event_ids,omitempty"`
 	// reassigned_count is how many tasks were reassigned, set when wait was asked for.
 	ReassignedCount int64 `protobuf:"varint,3,opt,name=reassigned_count,json=reassignedCount,proto3" json:"reassigned_count,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// operation_id names this reassign-all; a retry with the same request_id has the same one.
+	OperationId   string `protobuf:"bytes,4,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReassignTasksResponse) Reset() {
@@ -651,6 +689,13 @@ func (x *ReassignTasksResponse) GetReassignedCount() int64 {
 		return x.ReassignedCount
 	}
 	return 0
+}
+
+func (x *ReassignTasksResponse) GetOperationId() string {
+	if x != nil {
+		return x.OperationId
+	}
+	return ""
 }
 
 // GetTaskRequest names the task to show.
@@ -892,35 +937,44 @@ const file_tasks_v1_tasks_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n" +
 	"\fcompleted_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"U\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"\x81\x01\n" +
 	"\x11CreateTaskRequest\x12,\n" +
 	"\vdescription\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\vdescription\x12\x12\n" +
-	"\x04wait\x18\x02 \x01(\bR\x04wait\"H\n" +
+	"\x04wait\x18\x02 \x01(\bR\x04wait\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"H\n" +
 	"\x12CreateTaskResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
-	"\x04task\x18\x02 \x01(\v2\x0e.tasks.v1.TaskR\x04task\"C\n" +
+	"\x04task\x18\x02 \x01(\v2\x0e.tasks.v1.TaskR\x04task\"o\n" +
 	"\x13CompleteTaskRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12\x12\n" +
-	"\x04wait\x18\x02 \x01(\bR\x04wait\"J\n" +
+	"\x04wait\x18\x02 \x01(\bR\x04wait\x12*\n" +
+	"\n" +
+	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"J\n" +
 	"\x14CompleteTaskResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
-	"\x04task\x18\x02 \x01(\v2\x0e.tasks.v1.TaskR\x04task\"o\n" +
+	"\x04task\x18\x02 \x01(\v2\x0e.tasks.v1.TaskR\x04task\"\x9b\x01\n" +
 	"\x11AssignTaskRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\x12,\n" +
 	"\vassignee_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\n" +
 	"assigneeId\x12\x12\n" +
-	"\x04wait\x18\x03 \x01(\bR\x04wait\"H\n" +
+	"\x04wait\x18\x03 \x01(\bR\x04wait\x12*\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"H\n" +
 	"\x12AssignTaskResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\"\n" +
-	"\x04task\x18\x02 \x01(\v2\x0e.tasks.v1.TaskR\x04task\"*\n" +
+	"\x04task\x18\x02 \x01(\v2\x0e.tasks.v1.TaskR\x04task\"V\n" +
 	"\x14ReassignTasksRequest\x12\x12\n" +
-	"\x04wait\x18\x01 \x01(\bR\x04wait\"~\n" +
+	"\x04wait\x18\x01 \x01(\bR\x04wait\x12*\n" +
+	"\n" +
+	"request_id\x18\x02 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"\xa1\x01\n" +
 	"\x15ReassignTasksResponse\x12\x1d\n" +
 	"\n" +
 	"task_count\x18\x01 \x01(\x03R\ttaskCount\x12\x1b\n" +
 	"\tevent_ids\x18\x02 \x03(\tR\beventIds\x12)\n" +
-	"\x10reassigned_count\x18\x03 \x01(\x03R\x0freassignedCount\"*\n" +
+	"\x10reassigned_count\x18\x03 \x01(\x03R\x0freassignedCount\x12!\n" +
+	"\foperation_id\x18\x04 \x01(\tR\voperationId\"*\n" +
 	"\x0eGetTaskRequest\x12\x18\n" +
 	"\x02id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x02id\"5\n" +
 	"\x0fGetTaskResponse\x12\"\n" +

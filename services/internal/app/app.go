@@ -4,7 +4,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -50,7 +49,16 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 	}
 	if needs.Broker {
 		err := retry(ctx, log, "RabbitMQ", func() (err error) {
-			d.Broker, err = broker.Dial(ctx, broker.Config{URL: cfg.AMQPURL, AppID: name, Exchange: cfg.Exchange, Logger: log})
+			d.Broker, err = broker.Dial(ctx, broker.Config{
+				URL:              cfg.AMQPURL,
+				AppID:            name,
+				Exchange:         cfg.Exchange,
+				Logger:           log,
+				ReconnectMax:     cfg.AMQP.ReconnectMax,
+				Heartbeat:        cfg.AMQP.Heartbeat,
+				HandshakeTimeout: cfg.AMQP.HandshakeTimeout,
+				ConfirmTimeout:   cfg.AMQP.ConfirmTimeout,
+			})
 			return err
 		})
 		if err != nil {
@@ -94,12 +102,7 @@ func (d *Deps) Checks() map[string]server.Check {
 		checks["postgres"] = d.Pool.Ping
 	}
 	if d.Broker != nil {
-		checks["rabbitmq"] = func(context.Context) error {
-			if !d.Broker.Ready() {
-				return errors.New("not connected")
-			}
-			return nil
-		}
+		checks["rabbitmq"] = d.Broker.Check
 	}
 	return checks
 }

@@ -11,8 +11,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	eventsv1 "github.com/ates/ates/gen/events/v1"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgtest"
 )
@@ -36,6 +38,27 @@ func TestOpen(t *testing.T) {
 		for name, check := range d.Checks() {
 			require.NoError(t, check(context.Background()), name)
 		}
+	})
+
+	t.Run("the broker is not ready while its confirms time out", func(t *testing.T) {
+		t.Parallel()
+		proxy := brokertest.NewProxy(t)
+		slow := cfg
+		slow.AMQPURL = proxy.URL()
+		slow.AMQP.ConfirmTimeout = 200 * time.Millisecond
+		d, err := app.Open(context.Background(), slow, "test", log, app.Needs{Broker: true})
+		require.NoError(t, err)
+		defer d.Close()
+		check := d.Checks()["rabbitmq"]
+		require.NoError(t, check(context.Background()))
+
+		proxy.Hang()
+		_, err = d.Broker.Publish(context.Background(), "nobody.listens", &eventsv1.TaskComplete{})
+		require.ErrorIs(t, err, broker.ErrOutcomeUnknown)
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		require.Error(t, check(ctx), "connected, but publishes time out")
+		proxy.Forward()
 	})
 
 	t.Run("a database that never answers is given up on after the startup timeout", func(t *testing.T) {

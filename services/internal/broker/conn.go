@@ -18,22 +18,26 @@ import (
 // Config.Exchange is empty.
 const DefaultExchange = "ates.events"
 
+// Defaults of the Config fields left zero.
 const (
-	defaultReconnectMin = 200 * time.Millisecond
-	defaultReconnectMax = 10 * time.Second
-	// handshakeTimeout bounds the TCP, TLS and AMQP handshakes of one dial;
-	// heartbeats take over once the connection is open.
-	handshakeTimeout = 30 * time.Second
+	DefaultReconnectMin     = 100 * time.Millisecond
+	DefaultReconnectMax     = 2 * time.Second
+	DefaultHeartbeat        = 2 * time.Second
+	DefaultHandshakeTimeout = 3 * time.Second
+	DefaultConfirmTimeout   = 2 * time.Second
 )
 
 var (
 	// ErrUnavailable is returned (wrapped) when the broker cannot be reached
 	// right now: while the connection is down, or when it drops before a
-	// publish was confirmed. Callers map it to a retryable error.
+	// publish was confirmed. Callers map it to a retryable error; Publish
+	// says more with [ErrNotSent] and [ErrOutcomeUnknown], which wrap it.
 	ErrUnavailable = errors.New("broker unavailable")
 	// ErrClosed is returned (wrapped) after [Conn.Close]. It wraps
 	// [ErrUnavailable], so errors.Is(err, ErrUnavailable) holds for it too.
 	ErrClosed = fmt.Errorf("broker connection closed: %w", ErrUnavailable)
+
+	errDisconnected = fmt.Errorf("not connected: %w", ErrUnavailable)
 )
 
 // Config says where the broker is and how to behave towards it.
@@ -49,10 +53,22 @@ type Config struct {
 	// Logger receives connection, retry and dead-letter events; slog.Default()
 	// if nil.
 	Logger *slog.Logger
-	// ReconnectMin and ReconnectMax bound the exponential reconnect backoff;
-	// 200ms and 10s if zero.
+	// ReconnectMin and ReconnectMax bound the exponential, jittered backoff
+	// between reconnect attempts (the first attempt after a loss is
+	// immediate); DefaultReconnectMin and DefaultReconnectMax if zero.
 	ReconnectMin time.Duration
 	ReconnectMax time.Duration
+	// Heartbeat is the AMQP heartbeat interval asked of the broker (whole
+	// seconds, at least 1s); amqp091 closes a connection on which nothing
+	// arrived for 1.5 intervals, so a hung broker is noticed that soon.
+	// DefaultHeartbeat if zero.
+	Heartbeat time.Duration
+	// HandshakeTimeout bounds the TCP, TLS and AMQP handshakes of one dial;
+	// DefaultHandshakeTimeout if zero.
+	HandshakeTimeout time.Duration
+	// ConfirmTimeout is how long Publish waits for the broker's confirm
+	// before it fails with ErrOutcomeUnknown; DefaultConfirmTimeout if zero.
+	ConfirmTimeout time.Duration
 }
 
 // Conn is a RabbitMQ connection that reconnects by itself. It is safe for
@@ -86,8 +102,16 @@ type session struct {
 	lost    chan struct{} // closed once conn is closed, for whatever reason
 	err     *amqp.Error   // why conn closed; written before lost is closed
 
-	mu  sync.Mutex
-	pub *confirmChannel // guarded by mu; reopened lazily when closed
+	// When the latest publish confirm arrived and when the latest wait for
+	// one timed out (Unix nanoseconds, 0 for never), for Check. Per session:
+	// a new connection starts with a clean slate.
+	confirmedAt atomic.Int64
+	timedOutAt  atomic.Int64
+
+	mu      sync.Mutex
+	pub     *confirmChannel // reopened lazily when closed
+	opening chan struct{}   // non-nil while pub is being opened; closed when done
+	openErr error           // why the last opening failed
 }
 
 // Dial connects to the broker, declares the exchange and its dead-letter
@@ -104,12 +128,23 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.ReconnectMin <= 0 {
-		cfg.ReconnectMin = defaultReconnectMin
+		cfg.ReconnectMin = DefaultReconnectMin
 	}
 	if cfg.ReconnectMax <= 0 {
-		cfg.ReconnectMax = defaultReconnectMax
+		cfg.ReconnectMax = DefaultReconnectMax
 	}
 	cfg.ReconnectMax = max(cfg.ReconnectMax, cfg.ReconnectMin)
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = DefaultHeartbeat
+	}
+	// amqp091 negotiates whole seconds; below one it would take the broker's 60s.
+	cfg.Heartbeat = max(cfg.Heartbeat.Truncate(time.Second), time.Second)
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.ConfirmTimeout <= 0 {
+		cfg.ConfirmTimeout = DefaultConfirmTimeout
+	}
 
 	c := &Conn{
 		cfg:    cfg,
@@ -137,6 +172,29 @@ func (c *Conn) Ready() bool {
 	return c.sess != nil
 }
 
+// Check is the readiness of publishing, for /readyz: an error while the
+// connection is down or closed, and while publishes time out, i.e. the latest
+// wait for a confirm on this connection timed out and no confirm came after it.
+// In that state Check sends a probe message (unroutable, so nobody receives it)
+// and waits for its confirm until ctx ends: readiness comes back as soon as the
+// broker confirms again, without waiting for traffic that failing readiness
+// keeps away.
+func (c *Conn) Check(ctx context.Context) error {
+	s, err := c.current()
+	if err != nil {
+		return err
+	}
+	timedOut := s.timedOutAt.Load()
+	if timedOut == 0 || timedOut < s.confirmedAt.Load() {
+		return nil
+	}
+	if err := c.probe(ctx); err != nil {
+		return fmt.Errorf("publishes time out: a confirm took longer than %s at %s, and a probe since was not confirmed either: %w",
+			c.cfg.ConfirmTimeout, time.Unix(0, timedOut).UTC().Format(time.RFC3339Nano), err)
+	}
+	return nil
+}
+
 // Close stops reconnecting and closes the connection, which also ends running
 // consumers (their Consume calls return ErrClosed). Close publishes nothing
 // and drops nothing: unacknowledged deliveries go back to their queues.
@@ -151,7 +209,8 @@ func (c *Conn) Close() error {
 		if s == nil {
 			return
 		}
-		if err := s.conn.Close(); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		// Bounded: a hung broker never answers the close handshake.
+		if err := s.conn.CloseDeadline(time.Now().Add(c.cfg.HandshakeTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
 			c.closeErr = fmt.Errorf("close broker connection: %w", err)
 		}
 	})
@@ -166,7 +225,7 @@ func (c *Conn) current() (*session, error) {
 		return nil, ErrClosed
 	}
 	if c.sess == nil {
-		return nil, ErrUnavailable
+		return nil, errDisconnected
 	}
 	return c.sess, nil
 }
@@ -200,14 +259,15 @@ func (c *Conn) connect(ctx context.Context) (*session, error) {
 	}
 	conn, err := amqp.DialConfig(c.cfg.URL, amqp.Config{
 		Properties: props,
+		Heartbeat:  c.cfg.Heartbeat,
 		Dial: func(network, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: handshakeTimeout}
+			d := net.Dialer{Timeout: c.cfg.HandshakeTimeout}
 			nc, err := d.DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
 			}
 			// amqp091 clears this deadline once the AMQP handshake is done.
-			deadline := time.Now().Add(handshakeTimeout)
+			deadline := time.Now().Add(c.cfg.HandshakeTimeout)
 			if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 				deadline = dl
 			}
@@ -234,6 +294,11 @@ func (c *Conn) connect(ctx context.Context) (*session, error) {
 	if err := c.declareAll(conn); err != nil {
 		_ = conn.Close()
 		return nil, err
+	}
+	// Opened now so that the first publish does not wait for it.
+	if s.pub, err = openConfirmChannel(conn, c.log); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("open publisher channel: %w", err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -271,15 +336,19 @@ func (c *Conn) supervise(s *session) {
 	}
 }
 
-// reconnect dials with backoff until it succeeds or c is closed.
+// reconnect dials until it succeeds or c is closed: at once, since most losses
+// are a dropped socket or a restarted node that is already back, then with
+// backoff.
 func (c *Conn) reconnect() (*session, bool) {
 	for attempt := 0; ; attempt++ {
-		t := time.NewTimer(c.backoff(attempt))
-		select {
-		case <-c.ctx.Done():
-			t.Stop()
-			return nil, false
-		case <-t.C:
+		if attempt > 0 {
+			t := time.NewTimer(c.backoff(attempt - 1))
+			select {
+			case <-c.ctx.Done():
+				t.Stop()
+				return nil, false
+			case <-t.C:
+			}
 		}
 		s, err := c.connect(c.ctx)
 		if err == nil {
@@ -305,17 +374,39 @@ func (c *Conn) backoff(n int) time.Duration {
 	return half + rand.N(d-half+1)
 }
 
-// publisher returns the session's confirm channel, opening it if needed.
-func (s *session) publisher(log *slog.Logger) (*confirmChannel, error) {
+// publisher returns the session's confirm channel, opening it if needed. Opening
+// is a round trip amqp091 cannot cancel, so it runs on its own and publisher waits
+// for it only until ctx ends: a hung broker does not hold publishers longer than
+// their deadline.
+func (s *session) publisher(ctx context.Context, log *slog.Logger) (*confirmChannel, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.pub != nil && !s.pub.isClosed() {
+		defer s.mu.Unlock()
 		return s.pub, nil
 	}
-	pub, err := openConfirmChannel(s.conn, log)
-	if err != nil {
-		return nil, fmt.Errorf("open publisher channel: %w: %w", ErrUnavailable, err)
+	if s.opening == nil {
+		opening := make(chan struct{})
+		s.opening = opening
+		go func() {
+			pub, err := openConfirmChannel(s.conn, log)
+			s.mu.Lock()
+			s.pub, s.openErr, s.opening = pub, err, nil
+			s.mu.Unlock()
+			close(opening)
+		}()
 	}
-	s.pub = pub
-	return pub, nil
+	opening := s.opening
+	s.mu.Unlock()
+
+	select {
+	case <-opening:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("open publisher channel: %w", context.Cause(ctx))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub == nil {
+		return nil, fmt.Errorf("open publisher channel: %w", s.openErr)
+	}
+	return s.pub, nil
 }

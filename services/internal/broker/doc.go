@@ -6,11 +6,21 @@
 // # Connection
 //
 // [Dial] opens the connection; a background goroutine watches it and, when it
-// is lost, reconnects with exponential backoff and jitter, re-declares every
-// exchange and queue declared through the [Conn], reopens the publisher's
-// confirm channel on first use and lets running consumers re-subscribe. While
-// disconnected, [Conn.Publish] fails at once with [ErrUnavailable]; nothing is
-// buffered or dropped silently.
+// is lost, reconnects at once and then with exponential backoff and jitter,
+// re-declares every exchange and queue declared through the [Conn], reopens the
+// publisher's confirm channel on first use and lets running consumers
+// re-subscribe. Short heartbeats and a handshake timeout notice a hung broker
+// within seconds.
+//
+// # Publishing
+//
+// [Conn.Publish] waits for the broker's confirm at most Config.ConfirmTimeout
+// and, when it fails, says what became of the message: [ErrNotSent] (it never
+// reached the broker, e.g. at once while disconnected; nothing will happen) or
+// [ErrOutcomeUnknown] (sent, not confirmed; it may be delivered, so send it
+// again only under the same event id). Nothing is buffered or dropped
+// silently. [Conn.Check] fails while the connection is down or publishes time
+// out, for readiness probes.
 //
 // # Topology
 //

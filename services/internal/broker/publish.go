@@ -32,6 +32,34 @@ const (
 // the routing key, so the broker returned the message.
 var ErrUnroutable = errors.New("message unroutable")
 
+// What a failed publish did, for a caller that must tell its own caller
+// whether anything will happen. Both wrap ErrUnavailable.
+var (
+	// ErrNotSent is returned (wrapped) by Publish when the message never
+	// reached the broker: the connection was down, the publisher channel
+	// closed, or ctx ended before the send. Nothing will be delivered.
+	ErrNotSent error = &outcomeError{"message not sent"}
+	// ErrOutcomeUnknown is returned (wrapped) by Publish when the message was
+	// sent but not confirmed: no confirm within Config.ConfirmTimeout, ctx
+	// ended while waiting, the channel or connection dropped first, or the
+	// broker nacked it. It may or may not be delivered; publish it again only
+	// under the same event id (WithEventID), which consumers dedupe on.
+	ErrOutcomeUnknown error = &outcomeError{"message sent but not confirmed; it may or may not be delivered"}
+
+	// errConfirmTimeout marks the ErrOutcomeUnknown of a confirm that did not
+	// arrive within Config.ConfirmTimeout, which Check reports.
+	errConfirmTimeout = fmt.Errorf("%w: no confirm within the confirm timeout", ErrOutcomeUnknown)
+)
+
+// outcomeError is an ErrUnavailable that says what became of the message.
+type outcomeError struct{ msg string }
+
+func (e *outcomeError) Error() string { return e.msg }
+func (e *outcomeError) Unwrap() error { return ErrUnavailable }
+
+// probeKey is the routing key of Check's probe messages; nothing binds it.
+const probeKey = "ates.readiness-probe"
+
 // PublishOption changes how one message is published.
 type PublishOption func(*publishOptions)
 
@@ -58,11 +86,12 @@ func WithHeaders(h amqp.Table) PublishOption {
 }
 
 // Publish sends msg to the exchange with routingKey as a persistent protobuf
-// message and waits for the broker's confirm. It returns the event id (the
-// message_id), also on failure so that a retry can reuse it with WithEventID.
-// It fails with ErrUnavailable (at once while disconnected), ErrUnroutable
-// when no queue is bound for routingKey, on a broker nack, or with ctx's error.
-// It is safe for concurrent use.
+// message and waits for the broker's confirm, at most Config.ConfirmTimeout.
+// It returns the event id (the message_id), also on failure so that a retry
+// can reuse it with WithEventID. It fails with ErrNotSent (at once while
+// disconnected), ErrOutcomeUnknown (sent, but not confirmed; also when ctx
+// ends while waiting, wrapping ctx's error too) or ErrUnroutable (no queue is
+// bound for routingKey). It is safe for concurrent use.
 func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message, opts ...PublishOption) (string, error) {
 	var o publishOptions
 	for _, opt := range opts {
@@ -124,18 +153,48 @@ func schemaVersion(desc protoreflect.MessageDescriptor) string {
 	return ""
 }
 
-// publish sends p on the current session's confirm channel and waits for the
-// confirm.
+// publish sends p as a mandatory message on the current session's confirm
+// channel and waits for the confirm.
 func (c *Conn) publish(ctx context.Context, exchange, key string, p amqp.Publishing) error {
+	return c.send(ctx, exchange, key, true, p)
+}
+
+// probe publishes an empty message nobody receives and waits for its confirm:
+// whether the broker confirms publishes now.
+func (c *Conn) probe(ctx context.Context) error {
+	return c.send(ctx, c.cfg.Exchange, probeKey, false, amqp.Publishing{
+		MessageId: "readiness-probe",
+		Timestamp: time.Now(),
+		AppId:     c.cfg.AppID,
+	})
+}
+
+// errConfirmDeadline is the cause of a publish context that reached
+// Config.ConfirmTimeout.
+var errConfirmDeadline = errors.New("the broker did not answer within the confirm timeout")
+
+// send publishes p on the current session's confirm channel, waits for the
+// confirm (all of it within Config.ConfirmTimeout) and records the outcome on the
+// session for Check.
+func (c *Conn) send(ctx context.Context, exchange, key string, mandatory bool, p amqp.Publishing) error {
 	s, err := c.current()
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	pub, err := s.publisher(c.log)
+	ctx, cancel := context.WithTimeoutCause(ctx, c.cfg.ConfirmTimeout, errConfirmDeadline)
+	defer cancel()
+	pub, err := s.publisher(ctx, c.log)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	return pub.publish(ctx, exchange, key, p)
+	err = pub.publish(ctx, exchange, key, mandatory, p)
+	switch {
+	case err == nil, errors.Is(err, ErrUnroutable):
+		s.confirmedAt.Store(time.Now().UnixNano())
+	case errors.Is(err, errConfirmTimeout):
+		s.timedOutAt.Store(time.Now().UnixNano())
+	}
+	return err
 }
 
 // confirmChannel is a channel in confirm mode shared by concurrent publishers.
@@ -148,7 +207,10 @@ type confirmChannel struct {
 	ch  *amqp.Channel
 	log *slog.Logger
 
-	sendMu sync.Mutex // keeps the next sequence number and the send together
+	// sendSlot (capacity 1) keeps the next sequence number and the send
+	// together; a channel rather than a mutex so that a caller stuck behind a
+	// slow send can give up when its ctx ends.
+	sendSlot chan struct{}
 
 	mu      sync.Mutex
 	pending map[uint64]*pendingConfirm // by delivery tag
@@ -170,7 +232,7 @@ func openConfirmChannel(conn *amqp.Connection, log *slog.Logger) (*confirmChanne
 		_ = ch.Close()
 		return nil, fmt.Errorf("confirm mode: %w", err)
 	}
-	cc := &confirmChannel{ch: ch, log: log, pending: make(map[uint64]*pendingConfirm)}
+	cc := &confirmChannel{ch: ch, log: log, sendSlot: make(chan struct{}, 1), pending: make(map[uint64]*pendingConfirm)}
 	// Buffered so the connection's reader never waits on us; amqp091 drops a
 	// notification it cannot deliver within 5s.
 	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1024))
@@ -185,30 +247,39 @@ func (cc *confirmChannel) isClosed() bool {
 	return cc.closed
 }
 
-func (cc *confirmChannel) publish(ctx context.Context, exchange, key string, p amqp.Publishing) error {
+// publish sends p and waits for its confirm until ctx ends. An error before or
+// during the send is ErrNotSent: amqp091 writes a message's frames together, so a
+// failed write leaves the broker an incomplete message, which it drops. Once
+// sent, a missing confirm is ErrOutcomeUnknown; errConfirmTimeout if ctx ended
+// with errConfirmDeadline.
+func (cc *confirmChannel) publish(ctx context.Context, exchange, key string, mandatory bool, p amqp.Publishing) error {
 	pc := &pendingConfirm{messageID: p.MessageId, result: make(chan error, 1)}
 
-	cc.sendMu.Lock()
+	select {
+	case cc.sendSlot <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("%w: wait for the publisher channel: %w", ErrNotSent, context.Cause(ctx))
+	}
 	tag := cc.ch.GetNextPublishSeqNo()
 	cc.mu.Lock()
 	if cc.closed {
 		cc.mu.Unlock()
-		cc.sendMu.Unlock()
-		return fmt.Errorf("publisher channel closed: %w", ErrUnavailable)
+		<-cc.sendSlot
+		return fmt.Errorf("%w: publisher channel closed", ErrNotSent)
 	}
 	cc.pending[tag] = pc // registered before sending: the confirm may come at once
 	cc.mu.Unlock()
-	err := cc.ch.PublishWithContext(ctx, exchange, key, true, false, p)
+	err := cc.ch.PublishWithContext(ctx, exchange, key, mandatory, false, p)
 	if err != nil {
-		// Still under sendMu: the unused tag goes to the next publish.
+		// Still holding the slot: the unused tag goes to the next publish.
 		cc.forget(tag)
 	}
-	cc.sendMu.Unlock()
+	<-cc.sendSlot
 	if err != nil {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			err = context.Cause(ctx)
 		}
-		return fmt.Errorf("send: %w: %w", ErrUnavailable, err)
+		return fmt.Errorf("%w: send: %w", ErrNotSent, err)
 	}
 
 	select {
@@ -216,7 +287,10 @@ func (cc *confirmChannel) publish(ctx context.Context, exchange, key string, p a
 		return err
 	case <-ctx.Done():
 		cc.forget(tag)
-		return fmt.Errorf("wait for confirm: %w", ctx.Err())
+		if errors.Is(context.Cause(ctx), errConfirmDeadline) {
+			return errConfirmTimeout
+		}
+		return fmt.Errorf("%w: wait for confirm: %w", ErrOutcomeUnknown, ctx.Err())
 	}
 }
 
@@ -272,7 +346,9 @@ func (cc *confirmChannel) confirmed(cf amqp.Confirmation) {
 	switch {
 	case !ok: // the publisher gave up waiting
 	case !cf.Ack:
-		pc.result <- errors.New("broker nacked the message")
+		// A nack is the broker's internal error; it may have routed the
+		// message to some queues already.
+		pc.result <- fmt.Errorf("%w: the broker nacked it", ErrOutcomeUnknown)
 	case pc.returned != "":
 		pc.result <- fmt.Errorf("%w: %s", ErrUnroutable, pc.returned)
 	default:
@@ -285,7 +361,7 @@ func (cc *confirmChannel) fail() {
 	defer cc.mu.Unlock()
 	cc.closed = true
 	for tag, pc := range cc.pending {
-		pc.result <- fmt.Errorf("channel closed before the broker confirmed: %w", ErrUnavailable)
+		pc.result <- fmt.Errorf("%w: the channel closed before the broker confirmed", ErrOutcomeUnknown)
 		delete(cc.pending, tag)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/broker/brokertest"
 )
 
 func TestPublishConsumeRoundTrip(t *testing.T) {
@@ -134,20 +135,21 @@ func TestPublishConcurrentlyConfirmsEachMessage(t *testing.T) {
 func TestPublishWhileDisconnectedFailsFast(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	c := e.dial(t, func(cfg *broker.Config) {
-		cfg.ReconnectMin = time.Minute // stay disconnected for the test
-		cfg.ReconnectMax = time.Minute
-	})
+	proxy := brokertest.NewProxy(t)
+	c := e.dial(t, func(cfg *broker.Config) { cfg.URL = proxy.URL() })
 	e.declare(t, c, 0)
 	require.True(t, c.Ready())
 
-	require.True(t, c.CutConnection())
+	proxy.Refuse() // the broker is down: reconnecting fails until the test ends
 	require.Eventually(t, func() bool { return !c.Ready() }, waitFor, pollEvery)
 
 	start := time.Now()
 	_, err := c.Publish(t.Context(), testKey, &eventsv1.TaskComplete{TaskId: "task-1"})
+	require.ErrorIs(t, err, broker.ErrNotSent)
 	require.ErrorIs(t, err, broker.ErrUnavailable)
+	require.NotErrorIs(t, err, broker.ErrOutcomeUnknown)
 	require.Less(t, time.Since(start), 100*time.Millisecond)
+	require.ErrorIs(t, c.Check(t.Context()), broker.ErrUnavailable, "not ready while disconnected")
 
 	_, err = c.Get(t.Context(), e.queue)
 	require.ErrorIs(t, err, broker.ErrUnavailable)
@@ -163,7 +165,9 @@ func TestPublishAfterCloseFails(t *testing.T) {
 
 	_, err := c.Publish(t.Context(), testKey, &eventsv1.TaskComplete{TaskId: "task-1"})
 	require.ErrorIs(t, err, broker.ErrClosed)
+	require.ErrorIs(t, err, broker.ErrNotSent)
 	require.ErrorIs(t, err, broker.ErrUnavailable)
+	require.ErrorIs(t, c.Check(t.Context()), broker.ErrClosed)
 }
 
 func TestDialFailsWhenBrokerUnreachable(t *testing.T) {

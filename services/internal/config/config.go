@@ -52,6 +52,22 @@ type SMTP struct {
 	From string `env:"ATES_SMTP_FROM" envDefault:"aTES <noreply@ates.local>"`
 }
 
+// AMQP is how every service treats its broker connection: short enough timeouts that a
+// hung or lost broker fails calls in seconds and is found again as soon as it is back.
+type AMQP struct {
+	// Heartbeat is the AMQP heartbeat interval (whole seconds); a connection on which
+	// nothing arrives for 1.5 intervals is closed and reconnected.
+	Heartbeat time.Duration `env:"ATES_AMQP_HEARTBEAT" envDefault:"2s"`
+	// HandshakeTimeout bounds the TCP, TLS and AMQP handshakes of one connection attempt.
+	HandshakeTimeout time.Duration `env:"ATES_AMQP_HANDSHAKE_TIMEOUT" envDefault:"3s"`
+	// ConfirmTimeout is how long a publish waits for the broker's confirm before its
+	// outcome is reported unknown.
+	ConfirmTimeout time.Duration `env:"ATES_AMQP_CONFIRM_TIMEOUT" envDefault:"2s"`
+	// ReconnectMax caps the jittered backoff between reconnect attempts (the first
+	// attempt after a loss is immediate).
+	ReconnectMax time.Duration `env:"ATES_AMQP_RECONNECT_MAX" envDefault:"2s"`
+}
+
 // Config is every setting of the ates binary.
 type Config struct {
 	// DatabaseURL is the PostgreSQL connection string.
@@ -94,6 +110,7 @@ type Config struct {
 	Auth       Auth
 	AuthClient AuthClient
 	SMTP       SMTP
+	AMQP       AMQP
 
 	AuthListen            Listen `envPrefix:"ATES_AUTH_"`
 	TasksListen           Listen `envPrefix:"ATES_TASKS_"`
@@ -153,6 +170,12 @@ func (c Config) validate() error {
 	}
 	if c.AuthClient.CacheTTL < 0 {
 		errs = append(errs, errors.New("ATES_AUTH_CACHE_TTL must not be negative"))
+	}
+	if c.AMQP.Heartbeat < time.Second {
+		errs = append(errs, errors.New("ATES_AMQP_HEARTBEAT must be at least 1s"))
+	}
+	if c.AMQP.HandshakeTimeout <= 0 || c.AMQP.ConfirmTimeout <= 0 || c.AMQP.ReconnectMax <= 0 {
+		errs = append(errs, errors.New("ATES_AMQP_HANDSHAKE_TIMEOUT, ATES_AMQP_CONFIRM_TIMEOUT and ATES_AMQP_RECONNECT_MAX must be positive"))
 	}
 	if c.StartupTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_STARTUP_TIMEOUT must be positive"))

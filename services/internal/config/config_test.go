@@ -22,6 +22,12 @@ func TestLoad(t *testing.T) {
 		require.Equal(t, "UTC", cfg.BusinessTZ.String())
 		require.Equal(t, config.Listen{GRPC: ":50052", HTTP: ":8082"}, cfg.TasksListen)
 		require.Equal(t, ":8087", cfg.MailsenderListen.HTTP)
+		require.Equal(t, config.AMQP{
+			Heartbeat:        2 * time.Second,
+			HandshakeTimeout: 3 * time.Second,
+			ConfirmTimeout:   2 * time.Second,
+			ReconnectMax:     2 * time.Second,
+		}, cfg.AMQP, "a hung or lost broker fails calls in seconds")
 	})
 
 	t.Run("variables override defaults", func(t *testing.T) {
@@ -54,6 +60,8 @@ func TestLoad(t *testing.T) {
 		{"a zero token lifetime is refused", map[string]string{"ATES_AUTH_TOKEN_TTL": "0s"}, "ATES_AUTH_TOKEN_TTL"},
 		{"an unknown log format is refused", map[string]string{"ATES_LOG_FORMAT": "xml"}, "ATES_LOG_FORMAT"},
 		{"an unknown SMTP TLS mode is refused", map[string]string{"ATES_SMTP_TLS": "maybe"}, "ATES_SMTP_TLS"},
+		{"a sub-second heartbeat is refused", map[string]string{"ATES_AMQP_HEARTBEAT": "500ms"}, "ATES_AMQP_HEARTBEAT"},
+		{"a zero confirm timeout is refused", map[string]string{"ATES_AMQP_CONFIRM_TIMEOUT": "0s"}, "ATES_AMQP_CONFIRM_TIMEOUT"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

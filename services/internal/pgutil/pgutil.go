@@ -7,7 +7,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -98,6 +102,37 @@ func ConstraintOf(err error, sqlstate string) string {
 		return pgErr.ConstraintName
 	}
 	return ""
+}
+
+// IsUnavailable reports whether err says the database cannot be reached or is not
+// serving right now, so the same call may pass later, as opposed to a fault of the query
+// or the data: a failed connect, a refused, reset or broken connection, a network
+// timeout, SQLSTATE class 08 (connection exception), 57P01-57P03 (shutting down,
+// crashed, not accepting connections yet) or 53300 (too many connections). The end of
+// the caller's own context is not the database's fault and does not count.
+func IsUnavailable(err error) bool {
+	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300":
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	for _, broken := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, io.ErrUnexpectedEOF, net.ErrClosed} {
+		if errors.Is(err, broken) {
+			return true
+		}
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) && netErr.Timeout()
 }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.

@@ -11,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"buf.build/go/protovalidate"
@@ -53,8 +56,9 @@ type Options struct {
 	HTTPAddr string
 	// Logger receives request and lifecycle logs.
 	Logger *slog.Logger
-	// Interceptors run after logging, metrics and panic recovery and before validation;
-	// authentication goes here.
+	// Interceptors run after logging, metrics and panic recovery and before the
+	// Idempotency-Key header fills request_id and validation runs; authentication goes
+	// here.
 	Interceptors []grpc.UnaryServerInterceptor
 	// Register adds the service implementations to the gRPC server.
 	Register func(*grpc.Server)
@@ -122,7 +126,7 @@ func (s *Server) buildGRPC() error {
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
 	}
 	chain = append(chain, s.opts.Interceptors...)
-	chain = append(chain, protovalidatemw.UnaryServerInterceptor(validator))
+	chain = append(chain, requestIDFromHeader, protovalidatemw.UnaryServerInterceptor(validator))
 
 	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain...))
 	if s.opts.Register != nil {
@@ -264,31 +268,61 @@ func (s *Server) httpHandler() http.Handler {
 	return mux
 }
 
+// readyCheckTimeout bounds each readiness check: a dependency slower than this is not
+// ready, and /readyz answers within it whatever its checks do.
+const readyCheckTimeout = time.Second
+
+// readyz runs every check at once, each under its own timeout, and lists the results
+// in name order.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
+	names := slices.Sorted(maps.Keys(s.opts.Ready))
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { errs[i] = runCheck(r.Context(), s.opts.Ready[name]) })
+	}
+	wg.Wait()
+
+	var body strings.Builder
 	failed := false
-	body := ""
-	for name, check := range s.opts.Ready {
-		if err := check(ctx); err != nil {
+	for i, name := range names {
+		if errs[i] != nil {
 			failed = true
-			body += fmt.Sprintf("%s: %v\n", name, err)
-			s.log.Warn("not ready", "check", name, "err", err)
+			fmt.Fprintf(&body, "%s: %v\n", name, errs[i])
+			s.log.Warn("not ready", "check", name, "err", errs[i])
 			continue
 		}
-		body += name + ": ok\n"
+		fmt.Fprintf(&body, "%s: ok\n", name)
 	}
 	if failed {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	_, _ = w.Write([]byte(body))
+	_, _ = w.Write([]byte(body.String()))
 }
 
-// forwardHeader passes the W3C trace context on to gRPC metadata as well as what
-// grpc-gateway forwards by default (Authorization among it).
+// runCheck runs check under readyCheckTimeout and stops waiting for it then, even if
+// the check ignores its context.
+func runCheck(ctx context.Context, check Check) error {
+	ctx, cancel := context.WithTimeout(ctx, readyCheckTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- check(ctx) }()
+	select {
+	case err := <-done:
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("no answer within %s: %w", readyCheckTimeout, err)
+		}
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no answer within %s", readyCheckTimeout)
+	}
+}
+
+// forwardHeader passes the W3C trace context and the Idempotency-Key on to gRPC metadata
+// as well as what grpc-gateway forwards by default (Authorization among it).
 func forwardHeader(key string) (string, bool) {
 	switch k := strings.ToLower(key); k {
-	case "traceparent", "tracestate":
+	case "traceparent", "tracestate", idempotencyKeyMD:
 		return k, true
 	}
 	return runtime.DefaultHeaderMatcher(key)

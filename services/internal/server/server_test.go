@@ -2,9 +2,11 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 
@@ -27,6 +30,11 @@ type panicky struct {
 
 func (panicky) GetTask(context.Context, *tasksv1.GetTaskRequest) (*tasksv1.GetTaskResponse, error) {
 	panic("boom")
+}
+
+// CreateTask echoes the request_id it got as the task id.
+func (panicky) CreateTask(_ context.Context, req *tasksv1.CreateTaskRequest) (*tasksv1.CreateTaskResponse, error) {
+	return &tasksv1.CreateTaskResponse{Id: req.GetRequestId()}, nil
 }
 
 func (panicky) ListTasks(context.Context, *tasksv1.ListTasksRequest) (*tasksv1.ListTasksResponse, error) {
@@ -156,4 +164,83 @@ func TestServer(t *testing.T) {
 	}
 	_, err := http.Get(base + "/healthz")
 	require.Error(t, err, "HTTP is closed after stop")
+}
+
+// TestReadyzBoundsEveryCheck: checks run at once under their own one-second timeout, so
+// two hung dependencies make /readyz answer 503 in about a second, listed in name order.
+func TestReadyzBoundsEveryCheck(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hang := func(context.Context) error { <-release; return nil } // ignores its context
+	srv, _, _, _ := start(t, map[string]server.Check{
+		"rabbitmq": hang,
+		"postgres": func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() },
+		"auth":     func(context.Context) error { return nil },
+	})
+
+	start := time.Now()
+	code, body := get(t, "http://"+srv.HTTPAddr()+"/readyz")
+	took := time.Since(start)
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.Less(t, took, 1500*time.Millisecond, "the checks ran at once, each for at most a second")
+	lines := strings.Split(strings.TrimSuffix(body, "\n"), "\n")
+	require.Len(t, lines, 3, body)
+	require.Equal(t, "auth: ok", lines[0])
+	require.True(t, strings.HasPrefix(lines[1], "postgres: no answer within 1s"), body)
+	require.Equal(t, "rabbitmq: no answer within 1s", lines[2])
+}
+
+// TestIdempotencyKeyFillsRequestID: the REST header (or gRPC metadata) becomes the
+// request's request_id before validation; a body that names another id is refused.
+func TestIdempotencyKeyFillsRequestID(t *testing.T) {
+	t.Parallel()
+	srv, conn, _, _ := start(t, nil)
+	const id, other = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c"
+	post := func(key, body string) (int, map[string]any) {
+		t.Helper()
+		req, err := http.NewRequest("POST", "http://"+srv.HTTPAddr()+"/v1/task", strings.NewReader(body))
+		require.NoError(t, err)
+		if key != "" {
+			req.Header.Set(server.IdempotencyKeyHeader, key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out := map[string]any{}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		return resp.StatusCode, out
+	}
+
+	for _, tc := range []struct {
+		name, key, body string
+		code            int
+		want            string // the id answered, or a part of the error message
+	}{
+		{"the header alone fills request_id", id, `{"description":"d"}`, http.StatusOK, id},
+		{"the body alone is kept", "", `{"description":"d","request_id":"` + id + `"}`, http.StatusOK, id},
+		{"both agreeing is fine", id, `{"description":"d","request_id":"` + strings.ToUpper(id) + `"}`, http.StatusOK, strings.ToUpper(id)},
+		{"both differing is refused naming request_id", id, `{"description":"d","request_id":"` + other + `"}`, http.StatusBadRequest, "request_id"},
+		{"a header that is no UUID is refused naming request_id", "retry-1", `{"description":"d"}`, http.StatusBadRequest, "request_id"},
+		{"neither leaves request_id empty", "", `{"description":"d"}`, http.StatusOK, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out := post(tc.key, tc.body)
+			require.Equal(t, tc.code, code, "%v", out)
+			if code == http.StatusOK {
+				require.Equal(t, tc.want, out["id"])
+			} else {
+				require.Contains(t, out["message"], tc.want)
+			}
+		})
+	}
+
+	t.Run("gRPC metadata works the same", func(t *testing.T) {
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "idempotency-key", id)
+		resp, err := tasksv1.NewTaskServiceClient(conn).CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "d"})
+		require.NoError(t, err)
+		require.Equal(t, id, resp.GetId())
+		_, err = tasksv1.NewTaskServiceClient(conn).CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "d", RequestId: other})
+		require.Equal(t, codes.InvalidArgument, status.Code(err))
+	})
 }

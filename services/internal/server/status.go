@@ -12,7 +12,8 @@ import (
 )
 
 // Status is the shared tail of every service's toStatus: errors that are already gRPC
-// statuses pass through, context and store errors map to their codes, and anything else
+// statuses pass through, context and store errors map to their codes (a database that
+// cannot be reached is Unavailable, HTTP 503, which clients retry), and anything else
 // becomes Internal with a generic message while the cause goes to the log.
 func Status(ctx context.Context, log *slog.Logger, err error) error {
 	if _, ok := status.FromError(err); ok {
@@ -25,6 +26,9 @@ func Status(ctx context.Context, log *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "call canceled")
+	case pgutil.IsUnavailable(err):
+		log.WarnContext(ctx, "database unavailable", "err", err)
+		return status.Error(codes.Unavailable, "the database is unavailable; try again shortly")
 	}
 	log.ErrorContext(ctx, "call failed", "err", err)
 	return status.Error(codes.Internal, "internal error")

@@ -25,6 +25,7 @@ type Row struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt pgtype.Timestamptz
+	ReassignOp  uuid.NullUUID
 }
 
 // Proto is the API's view of the row.

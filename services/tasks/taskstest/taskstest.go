@@ -9,6 +9,7 @@ import (
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/internal/app"
+	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgtest"
@@ -33,6 +34,9 @@ type Options struct {
 	NoTaskhandler bool
 	// Edit changes the configuration before the services are built.
 	Edit func(*config.Config)
+	// APIBroker changes the tasks API's broker connection (not taskhandler's), e.g. to
+	// reach the broker through a brokertest.Proxy.
+	APIBroker func(*broker.Config)
 }
 
 // Start runs auth, the tasks API and (unless opts say otherwise) taskhandler until the
@@ -49,7 +53,7 @@ func Start(t testing.TB, opts Options) *Env {
 		opts.Edit(&cfg)
 	}
 	env.Config = cfg
-	env.Deps = &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
+	env.Deps = &app.Deps{Pool: pool, Broker: brokertest.DialWith(t, exchange, opts.APIBroker)}
 	log := slog.New(slog.DiscardHandler)
 
 	handlerDeps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}

@@ -6,3 +6,6 @@ RETURNING *;
 -- name: UserGetByPhotoHashMAC :one
 SELECT * FROM users
 WHERE photo_hash_mac = $1 AND active;
+
+-- name: UserGet :one
+SELECT * FROM users WHERE id = $1;

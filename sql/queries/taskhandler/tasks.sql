@@ -39,11 +39,14 @@ picked AS (
     SELECT t.id, floor(random() * (SELECT count(*) FROM workers))::bigint AS n
     FROM tasks t
     WHERE t.id = ANY(sqlc.arg('task_ids')::uuid[]) AND t.status = 'in_progress'
+      -- One reassign-all moves a task once, even through other batches of a retry (the
+      -- check runs again on the locked row, so concurrent batches cannot both move it).
+      AND t.reassign_op IS DISTINCT FROM sqlc.arg('operation_id')::uuid
     ORDER BY t.id
     FOR UPDATE OF t
 ),
 moved AS (
-    UPDATE tasks SET assignee_id = w.id, updated_at = sqlc.arg('now')
+    UPDATE tasks SET assignee_id = w.id, updated_at = sqlc.arg('now'), reassign_op = sqlc.arg('operation_id')
     FROM picked p JOIN workers w ON w.n = p.n
     WHERE tasks.id = p.id AND tasks.status = 'in_progress'
     RETURNING tasks.id, tasks.assignee_id, tasks.fee

@@ -11,7 +11,7 @@ import (
 )
 
 const taskTopCompleted = `-- name: TaskTopCompleted :one
-SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at FROM tasks
+SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op FROM tasks
 WHERE status = 'complete' AND completed_at >= $1::timestamptz AND completed_at < $2::timestamptz
 ORDER BY reward DESC, completed_at, id
 LIMIT 1
@@ -38,6 +38,7 @@ func (q *Queries) TaskTopCompleted(ctx context.Context, arg TaskTopCompletedPara
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.ReassignOp,
 	)
 	return i, err
 }

@@ -11,6 +11,25 @@ import (
 	"github.com/google/uuid"
 )
 
+const userGet = `-- name: UserGet :one
+SELECT id, name, email, role, photo_hash_mac, active, created_at FROM users WHERE id = $1
+`
+
+func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
+	row := q.db.QueryRow(ctx, userGet, id)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.PhotoHashMac,
+		&i.Active,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const userGetByPhotoHashMAC = `-- name: UserGetByPhotoHashMAC :one
 SELECT id, name, email, role, photo_hash_mac, active, created_at FROM users
 WHERE photo_hash_mac = $1 AND active

@@ -60,14 +60,25 @@ func Names(t testing.TB, suffixes ...string) (exchange string, queues []string) 
 // Dial connects to the test broker on exchange with fast reconnects; closed at cleanup.
 func Dial(t testing.TB, exchange string) *broker.Conn {
 	t.Helper()
-	c, err := broker.Dial(t.Context(), broker.Config{
+	return DialWith(t, exchange, nil)
+}
+
+// DialWith is Dial with the configuration changed by edit first (when not nil), e.g. to
+// go through a Proxy.
+func DialWith(t testing.TB, exchange string, edit func(*broker.Config)) *broker.Conn {
+	t.Helper()
+	cfg := broker.Config{
 		URL:          broker.TestURL(),
 		AppID:        "test",
 		Exchange:     exchange,
 		Logger:       slog.New(slog.DiscardHandler),
 		ReconnectMin: 20 * time.Millisecond,
 		ReconnectMax: 200 * time.Millisecond,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	c, err := broker.Dial(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("dial broker: %v", err)
 	}

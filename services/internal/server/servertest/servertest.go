@@ -45,9 +45,18 @@ func Dial(t testing.TB, srv *server.Server) *grpc.ClientConn {
 // bearer token and an optional JSON body, and returns the status and the decoded JSON.
 func REST(t testing.TB, addr, method, path, token, body string) (int, map[string]any) {
 	t.Helper()
+	return RESTWithHeader(t, addr, method, path, token, nil, body)
+}
+
+// RESTWithHeader is REST with more request headers, e.g. Idempotency-Key.
+func RESTWithHeader(t testing.TB, addr, method, path, token string, header http.Header, body string) (int, map[string]any) {
+	t.Helper()
 	req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -21,7 +21,7 @@ FROM (
     ORDER BY random() LIMIT 1
 ) w
 WHERE tasks.id = $2 AND tasks.status = 'in_progress'
-RETURNING tasks.id, tasks.author_id, tasks.assignee_id, tasks.description, tasks.reward, tasks.fee, tasks.status, tasks.created_at, tasks.updated_at, tasks.completed_at
+RETURNING tasks.id, tasks.author_id, tasks.assignee_id, tasks.description, tasks.reward, tasks.fee, tasks.status, tasks.created_at, tasks.updated_at, tasks.completed_at, tasks.reassign_op
 `
 
 type TaskAssignParams struct {
@@ -45,6 +45,7 @@ func (q *Queries) TaskAssign(ctx context.Context, arg TaskAssignParams) (Task, e
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.ReassignOp,
 	)
 	return i, err
 }
@@ -52,7 +53,7 @@ func (q *Queries) TaskAssign(ctx context.Context, arg TaskAssignParams) (Task, e
 const taskComplete = `-- name: TaskComplete :one
 UPDATE tasks SET status = 'complete', completed_at = $1::timestamptz, updated_at = $1
 WHERE id = $2 AND status = 'in_progress' AND assignee_id = $3
-RETURNING id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at
+RETURNING id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op
 `
 
 type TaskCompleteParams struct {
@@ -77,6 +78,7 @@ func (q *Queries) TaskComplete(ctx context.Context, arg TaskCompleteParams) (Tas
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.ReassignOp,
 	)
 	return i, err
 }
@@ -85,7 +87,7 @@ const taskCreate = `-- name: TaskCreate :one
 INSERT INTO tasks (id, author_id, assignee_id, description, reward, fee, created_at, updated_at)
 SELECT $1, $2, w.id, $3, $4, $5, $6, $6
 FROM (SELECT id FROM users WHERE role = 'worker' AND active ORDER BY random() LIMIT 1) w
-RETURNING id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at
+RETURNING id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op
 `
 
 type TaskCreateParams struct {
@@ -119,12 +121,13 @@ func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (Task, e
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.ReassignOp,
 	)
 	return i, err
 }
 
 const taskGet = `-- name: TaskGet :one
-SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at FROM tasks WHERE id = $1
+SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op FROM tasks WHERE id = $1
 `
 
 func (q *Queries) TaskGet(ctx context.Context, id uuid.UUID) (Task, error) {
@@ -141,6 +144,7 @@ func (q *Queries) TaskGet(ctx context.Context, id uuid.UUID) (Task, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.ReassignOp,
 	)
 	return i, err
 }
@@ -154,11 +158,14 @@ picked AS (
     SELECT t.id, floor(random() * (SELECT count(*) FROM workers))::bigint AS n
     FROM tasks t
     WHERE t.id = ANY($4::uuid[]) AND t.status = 'in_progress'
+      -- One reassign-all moves a task once, even through other batches of a retry (the
+      -- check runs again on the locked row, so concurrent batches cannot both move it).
+      AND t.reassign_op IS DISTINCT FROM $5::uuid
     ORDER BY t.id
     FOR UPDATE OF t
 ),
 moved AS (
-    UPDATE tasks SET assignee_id = w.id, updated_at = $3
+    UPDATE tasks SET assignee_id = w.id, updated_at = $3, reassign_op = $5
     FROM picked p JOIN workers w ON w.n = p.n
     WHERE tasks.id = p.id AND tasks.status = 'in_progress'
     RETURNING tasks.id, tasks.assignee_id, tasks.fee
@@ -174,6 +181,7 @@ type TasksReassignParams struct {
 	EventID      uuid.UUID
 	Now          time.Time
 	TaskIds      []uuid.UUID
+	OperationID  uuid.UUID
 }
 
 type TasksReassignRow struct {
@@ -190,6 +198,7 @@ func (q *Queries) TasksReassign(ctx context.Context, arg TasksReassignParams) ([
 		arg.EventID,
 		arg.Now,
 		arg.TaskIds,
+		arg.OperationID,
 	)
 	if err != nil {
 		return nil, err

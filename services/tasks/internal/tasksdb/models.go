@@ -22,4 +22,5 @@ type Task struct {
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt pgtype.Timestamptz
+	ReassignOp  uuid.NullUUID
 }

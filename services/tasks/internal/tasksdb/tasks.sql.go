@@ -13,7 +13,7 @@ import (
 )
 
 const taskGet = `-- name: TaskGet :one
-SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at FROM tasks WHERE id = $1
+SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op FROM tasks WHERE id = $1
 `
 
 func (q *Queries) TaskGet(ctx context.Context, id uuid.UUID) (Task, error) {
@@ -30,12 +30,13 @@ func (q *Queries) TaskGet(ctx context.Context, id uuid.UUID) (Task, error) {
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.ReassignOp,
 	)
 	return i, err
 }
 
 const taskList = `-- name: TaskList :many
-SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at FROM tasks
+SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op FROM tasks
 WHERE ($1::uuid IS NULL OR assignee_id = $1)
   AND ($2::uuid IS NULL OR author_id = $2)
   AND ($3::text IS NULL OR status = $3)
@@ -82,6 +83,7 @@ func (q *Queries) TaskList(ctx context.Context, arg TaskListParams) ([]Task, err
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CompletedAt,
+			&i.ReassignOp,
 		); err != nil {
 			return nil, err
 		}
