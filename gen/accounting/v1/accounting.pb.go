@@ -311,7 +311,8 @@ func (x *Balance) GetClosed() bool {
 // GetBalanceRequest names the user and the day.
 type GetBalanceRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// date is the business day, YYYY-MM-DD; empty means today.
+	// date is the business day, YYYY-MM-DD; empty means the current one (today, or the
+	// first open day once today is closed).
 	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
 	// user_id is whose balance to show; empty means the caller's.
 	UserId string `protobuf:"bytes,2,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
@@ -448,7 +449,8 @@ func (x *GetBalanceResponse) GetNextPageToken() string {
 // GetStatsRequest names the day.
 type GetStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// date is the business day, YYYY-MM-DD; empty means today.
+	// date is the business day, YYYY-MM-DD; empty means the current one (today, or the
+	// first open day once today is closed).
 	Date          string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

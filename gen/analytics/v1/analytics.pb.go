@@ -27,7 +27,8 @@ const (
 // GetWorkerStatsRequest names the day.
 type GetWorkerStatsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// date is the business day, YYYY-MM-DD; empty means today.
+	// date is the business day, YYYY-MM-DD; empty means the current one (today, or the
+	// first open day once today is closed).
 	Date          string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -137,7 +138,8 @@ func (x *GetWorkerStatsResponse) GetWorkers() int64 {
 // GetCompanyEarningsRequest names a day, or a range of days.
 type GetCompanyEarningsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// date is one business day, YYYY-MM-DD; empty means today unless from/to are set.
+	// date is one business day, YYYY-MM-DD; empty means the current one (today, or the
+	// first open day once today is closed) unless from/to are set.
 	Date string `protobuf:"bytes,1,opt,name=date,proto3" json:"date,omitempty"`
 	// from is the first day of the range, YYYY-MM-DD.
 	From string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
