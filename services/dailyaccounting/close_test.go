@@ -268,6 +268,8 @@ func TestAClosedDayIsClosedForGood(t *testing.T) {
 	refused("a row of the closed day deleted", `DELETE FROM audit_log WHERE business_date = '2026-04-01'`)
 	refused("a day before it", `INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id) VALUES ($1, $2, 'fee', -15, '2026-03-01', gen_random_uuid())`,
 		ann.ID, task)
+	_, err = book.Pool().Exec(t.Context(), `UPDATE balances SET created_at = now() WHERE business_date = '2026-04-01'`)
+	require.Equal(t, "balances_open_day", pgutil.ConstraintOf(err, "23514"), "a stored balance cannot change: %v", err)
 
 	// The stored balance still agrees with the audit log of its day.
 	var logged int64
@@ -275,6 +277,47 @@ func TestAClosedDayIsClosedForGood(t *testing.T) {
 		`SELECT coalesce(sum(amount), 0) FROM audit_log WHERE user_id = $1 AND business_date = '2026-04-01' AND kind <> 'payout'`, ann.ID).Scan(&logged))
 	require.Equal(t, int64(-18), logged)
 	require.Equal(t, ledgertest.Balance{Fees: -18, Closing: -18, Carry: -18}, book.Balances("2026-04-01")[ann.ID])
+}
+
+// TestAWriterWaitsForARunningClose starts a close by hand (the close lock, then the
+// closed_days row, uncommitted) and writes a fee of that day meanwhile: the write waits
+// for the close to commit and is then refused, instead of slipping into a day already
+// summed.
+func TestAWriterWaitsForARunningClose(t *testing.T) {
+	t.Parallel()
+	_, book := newCloser(t)
+	ann := book.Worker()
+	task := book.Fee(ann.ID, "2026-05-04", -12)
+	count := func(sql string) int {
+		var n int
+		require.NoError(t, book.Pool().QueryRow(t.Context(), sql).Scan(&n))
+		return n
+	}
+
+	closing, err := book.Pool().Begin(t.Context())
+	require.NoError(t, err)
+	defer closing.Rollback(t.Context()) //nolint:errcheck // committed below
+	_, err = closing.Exec(t.Context(), "SELECT pg_advisory_xact_lock(hashtext('ates.dailyaccounting.close'))")
+	require.NoError(t, err)
+	_, err = closing.Exec(t.Context(), "INSERT INTO closed_days (business_date, workers) VALUES ('2026-05-04', 1)")
+	require.NoError(t, err)
+
+	written := make(chan error, 1)
+	go func() {
+		_, err := book.Pool().Exec(t.Context(),
+			"INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id) VALUES ($1, $2, 'fee', -10, '2026-05-04', gen_random_uuid())",
+			ann.ID, task)
+		written <- err
+	}()
+	require.Eventually(t, func() bool {
+		return count(`SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`) == 1
+	}, 10*time.Second, 10*time.Millisecond, "the write waits for the close")
+	require.Empty(t, written, "the write has not finished while the close runs")
+
+	require.NoError(t, closing.Commit(t.Context()))
+	require.Equal(t, "audit_log_open_day", pgutil.ConstraintOf(<-written, "23514"), "refused once the close committed")
+	require.Equal(t, 1, count("SELECT count(*) FROM audit_log"))
 }
 
 func TestDaysCloseInOrderWithoutGaps(t *testing.T) {
