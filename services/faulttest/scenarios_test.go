@@ -17,6 +17,9 @@ type scenario struct {
 var scenarios = []scenario{
 	{"broker_cut", brokerCut},
 	{"broker_hang", brokerHang},
+	{"consumer_db_cut", consumerDBCut},
+	{"db_latency", dbLatency},
+	{"taskhandler_kill", taskhandlerKill},
 }
 
 // coreServices are what the load and the checks need; analytics only joins the
@@ -88,4 +91,98 @@ func brokerHang(t *testing.T, s *suite, r *row) {
 	faultUnderLoad(t, c, cl, pop, r, defaultLoad(), 10*time.Second, func() func() {
 		return c.amqp.hang(t, "upstream", "downstream")
 	})
+}
+
+// consumerDBCut: the consumers cannot reach PostgreSQL for 60 s while the APIs still
+// acknowledge creates. Nothing may be dead-lettered for an infrastructure error, and the
+// backlog must become tasks within seconds of the database's return.
+//
+// The load is light during the cut on purpose: a small backlog cycles through the
+// consumer's retries fastest, which is what exhausts a bounded retry count.
+func consumerDBCut(t *testing.T, s *suite, r *row) {
+	c, cl, pop := up(t, s, 1, defaultWorkers, coreServices...)
+	warm := c.startLoad(cl, pop, defaultLoad())
+	warm.waitAcked(t, time.Time{}, 20, 30*time.Second, "before the fault")
+	warm.stop()
+	opt := defaultLoad()
+	opt.createEvery = 5 * time.Second
+	opt.completeEvery = 5 * time.Second
+	l := c.startLoad(cl, pop, opt)
+
+	c.pgCons.disable()
+	cutStart := time.Now()
+	// The specific promise: 20 creates acknowledged during the cut are 20 tasks within
+	// about 10 s of its end.
+	var batch []string
+	for range 20 {
+		if rec := l.create(pop.manager); rec.OK {
+			batch = append(batch, rec.TaskID)
+		}
+	}
+	if len(batch) < 20 {
+		t.Errorf("only %d of 20 creates were acknowledged while only the consumers' database was down: %s", len(batch), l.lastErrors(3))
+	}
+	time.Sleep(60*time.Second - time.Since(cutStart)) // the fault's duration
+	c.pgCons.enable(t)
+	faultEnd := time.Now()
+
+	const within = 10 * time.Second
+	var have int64
+	ok := waitFor(within, 100*time.Millisecond, func() bool {
+		n, err := c.count("probe_tasks_exist", batch)
+		have = n
+		return err == nil && n == int64(len(batch))
+	})
+	if ok {
+		t.Logf("%d creates acknowledged during the cut were tasks %.1f s after it", len(batch), time.Since(faultEnd).Seconds())
+	} else {
+		t.Errorf("%d of %d creates acknowledged during the database cut were tasks %s after it ended, want all", have, len(batch), within)
+	}
+	l.waitAcked(t, faultEnd, 10, 60*time.Second, "after the fault")
+	finish(c, cl, pop, r, faultEnd, warm, l)
+}
+
+// dbLatency: every PostgreSQL answer, to the APIs and to the consumers, takes 2 s longer
+// for 15 s. Event transactions outlive their timeout; nothing may be lost or applied
+// twice, and nothing dead-lettered for it.
+func dbLatency(t *testing.T, s *suite, r *row) {
+	c, cl, pop := up(t, s, 1, defaultWorkers, coreServices...)
+	opt := defaultLoad()
+	opt.callTimeout = 8 * time.Second
+	faultUnderLoad(t, c, cl, pop, r, opt, 15*time.Second, func() func() {
+		api := c.pgAPI.latency(t, 2000)
+		cons := c.pgCons.latency(t, 2000)
+		return func() { api(); cons() }
+	})
+}
+
+// taskhandlerKill: taskhandler is SIGKILLed three times while it drains a backlog (its
+// database slowed down so that the kills land mid-event); redelivered events must change
+// nothing.
+func taskhandlerKill(t *testing.T, s *suite, r *row) {
+	c, cl, pop := up(t, s, 1, defaultWorkers, coreServices...)
+	th := c.procs["taskhandler"][0]
+	th.stop() // the backlog builds while it is away
+	l := c.startLoad(cl, pop, defaultLoad())
+	l.waitAcked(t, time.Time{}, 150, 60*time.Second, "building the backlog")
+
+	slow := c.pgCons.latency(t, 50)
+	for i := range 3 {
+		before, err := c.count("probe_processed")
+		if err != nil {
+			t.Fatalf("count processed events: %v", err)
+		}
+		c.restart(th)
+		draining := waitFor(60*time.Second, 20*time.Millisecond, func() bool {
+			n, err := c.count("probe_processed")
+			return err == nil && n >= before+10
+		})
+		if !draining {
+			t.Errorf("kill %d: taskhandler applied fewer than 10 events within 60 s of its start; see %s", i+1, th.logPath)
+		}
+		th.kill()
+	}
+	c.restart(th)
+	slow()
+	finish(c, cl, pop, r, time.Now(), l)
 }
