@@ -3,6 +3,10 @@
 package faulttest
 
 import (
+	"context"
+	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -20,6 +24,8 @@ var scenarios = []scenario{
 	{"consumer_db_cut", consumerDBCut},
 	{"db_latency", dbLatency},
 	{"taskhandler_kill", taskhandlerKill},
+	{"close_and_mail_kill", closeAndMailKill},
+	{"replicas", replicas},
 }
 
 // coreServices are what the load and the checks need; analytics only joins the
@@ -185,4 +191,153 @@ func taskhandlerKill(t *testing.T, s *suite, r *row) {
 	c.restart(th)
 	slow()
 	finish(c, cl, pop, r, time.Now(), l)
+}
+
+// closeAndMailKill: the daily close is SIGKILLed mid-transaction and run again, then
+// mailsender is SIGKILLed mid-send (SMTP slowed down) and restarted. The day must close
+// exactly once and every worker get exactly one mail.
+func closeAndMailKill(t *testing.T, s *suite, r *row) {
+	c, cl, pop := up(t, s, 1, 8, coreServices...)
+	l := c.startLoad(cl, pop, defaultLoad())
+	l.waitAcked(t, time.Time{}, 80, 60*time.Second, "money moving before the close")
+	l.stop()
+	c.saveCalls(l.snapshot())
+	c.drain(60 * time.Second)
+
+	day := c.today()
+	slowDB := c.pgOps.latency(t, 1000)
+	close1 := c.closeDay(day)
+	if !waitFor(60*time.Second, 20*time.Millisecond, func() bool {
+		n, err := c.count("probe_close_lock")
+		return (err == nil && n > 0) || close1.exited()
+	}) || close1.exited() {
+		t.Fatalf("close-day never took the close lock (or ended first); see %s", close1.logPath)
+	}
+	close1.kill()
+	if !waitFor(30*time.Second, 100*time.Millisecond, func() bool {
+		n, err := c.count("probe_close_lock")
+		return err == nil && n == 0
+	}) {
+		t.Errorf("the killed close still holds its lock 30 s later")
+	}
+	if days := c.closedDays(); len(days) != 0 {
+		t.Errorf("a close killed mid-transaction left closed days behind: %v", days)
+	}
+	slowDB()
+
+	slowSMTP := c.smtp.latency(t, 700)
+	for i := range 2 { // the second close must change nothing
+		cmd := c.closeDay(day)
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := cmd.wait(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("close-day %s (run %d): %v; see %s", day, i+1, err, cmd.logPath)
+		}
+	}
+	// Kill mailsender as soon as a mail has landed: with SMTP this slow, others are then
+	// half-way through their SMTP conversation, and the one that landed may not be
+	// recorded yet.
+	ms := c.procs["mailsender"][0]
+	for range 2 {
+		before := c.mailCount()
+		backlog := int64(-1)
+		if !waitFor(60*time.Second, 20*time.Millisecond, func() bool {
+			backlog, _ = c.count("probe_mail_backlog")
+			return c.mailCount() > before || backlog == 0
+		}) {
+			t.Errorf("no summary mail arrived within 60 s; see %s", ms.logPath)
+			break
+		}
+		if backlog == 0 {
+			break // every mail is out: nothing left to interrupt
+		}
+		ms.kill()
+		c.restart(ms)
+	}
+	slowSMTP()
+	faultEnd := time.Now()
+	c.recover(r, faultEnd)
+	c.verify(r, cl, pop)
+	if days := c.closedDays(); days[day] != len(pop.workers) {
+		t.Errorf("day %s: closed for %d workers, want %d (closed days: %v)", day, days[day], len(pop.workers), days)
+	}
+}
+
+// replicas: two of every service on one broker and database under load, then two
+// `ates close-day` runs of the same day at once: the day closes once and every worker
+// gets one mail although two relays and two mailsenders run.
+func replicas(t *testing.T, s *suite, r *row) {
+	c, cl, pop := up(t, s, 2, defaultWorkers, append(coreServices, "analytics")...)
+	opt := defaultLoad()
+	opt.creators = 4
+	l := c.startLoad(cl, pop, opt)
+	l.waitAcked(t, time.Time{}, 300, 90*time.Second, "under load on two replicas")
+	l.stop()
+	loadEnd := time.Now()
+	c.saveCalls(l.snapshot())
+	c.drain(60 * time.Second)
+
+	day := c.today()
+	var wg sync.WaitGroup
+	closes := []*proc{c.closeDay(day), c.closeDay(day)}
+	for _, cmd := range closes {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := cmd.wait(ctx); err != nil {
+				t.Errorf("concurrent close-day: %v; see %s", err, cmd.logPath)
+			}
+		})
+	}
+	wg.Wait()
+	closed := 0
+	for _, cmd := range closes {
+		b, _ := os.ReadFile(cmd.logPath)
+		closed += strings.Count(string(b), `msg="day closed" date=`+day)
+	}
+	if closed != 1 {
+		t.Errorf("two concurrent closes of %s closed it %d times, want once", day, closed)
+	}
+	c.recover(r, loadEnd)
+	c.verify(r, cl, pop)
+	if days := c.closedDays(); days[day] != len(pop.workers) {
+		t.Errorf("day %s: closed for %d workers, want %d (closed days: %v)", day, days[day], len(pop.workers), days)
+	}
+}
+
+// drain waits until the consumers' queues are empty and every acknowledged write is
+// applied, before a scenario closes the day.
+func (c *cluster) drain(timeout time.Duration) {
+	c.t.Helper()
+	ok := waitFor(timeout, 100*time.Millisecond, func() bool {
+		queued, err := c.depth(consumerQueues)
+		lost, err2 := c.count("probe_lost")
+		return err == nil && err2 == nil && queued == 0 && lost == 0
+	})
+	if !ok {
+		c.t.Errorf("the backlog did not drain within %s before the close", timeout)
+	}
+}
+
+// closedDays maps each closed day to the number of workers its close counted.
+func (c *cluster) closedDays() map[string]int {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	rows, err := c.db.Query(ctx, sqlOf("probe_closed_days"))
+	if err != nil {
+		c.t.Fatalf("read closed days: %v", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var day string
+		var n int
+		if err := rows.Scan(&day, &n); err != nil {
+			c.t.Fatalf("read closed days: %v", err)
+		}
+		out[day] = n
+	}
+	return out
 }
