@@ -259,10 +259,13 @@ func (c *cluster) verify(row *row, cl *clients, pop population) {
 	if dead > 0 {
 		violations = append(violations, fmt.Sprintf("dead_letters: %d messages in %s", dead, strings.Join(deadLetterQueues, ", ")))
 	}
-	violations = append(violations, c.checkBalances(cl, pop)...)
-	extraMails, mailViolations := c.checkMails()
+	balances, balanceViolations := c.checkBalances(cl, pop)
+	violations = append(violations, balanceViolations...)
+	extraMails, mails, mailViolations := c.checkMails()
 	row.duplicated += extraMails
 	violations = append(violations, mailViolations...)
+	t.Logf("checked %d SQL invariants, %d worker-days against GetBalance, %d mails of %d closed days",
+		len(invariants()), balances, mails, len(c.closedDays()))
 	for _, e := range c.unexpectedExits() {
 		violations = append(violations, "process: "+e)
 	}
@@ -307,15 +310,19 @@ func summarize(name string, found []string) string {
 }
 
 // checkBalances compares, for a few workers and every day they have rows, the audit log
-// with what the accounting API's GetBalance shows.
-func (c *cluster) checkBalances(cl *clients, pop population) []string {
-	var out []string
+// with what the accounting API's GetBalance shows. It returns how many worker-days it
+// compared, and the violations.
+func (c *cluster) checkBalances(cl *clients, pop population) (int, []string) {
+	var (
+		out      []string
+		compared int
+	)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, w := range pop.workers[:min(3, len(pop.workers))] {
 		rows, err := c.db.Query(ctx, sqlOf("probe_worker_days"), w.id)
 		if err != nil {
-			return append(out, fmt.Sprintf("balance: read the audit log of %s: %v", w.id, err))
+			return compared, append(out, fmt.Sprintf("balance: read the audit log of %s: %v", w.id, err))
 		}
 		type day struct {
 			date          string
@@ -326,9 +333,10 @@ func (c *cluster) checkBalances(cl *clients, pop population) []string {
 			return d, r.Scan(&d.date, &d.rewards, &d.fees)
 		})
 		if err != nil {
-			return append(out, fmt.Sprintf("balance: read the audit log of %s: %v", w.id, err))
+			return compared, append(out, fmt.Sprintf("balance: read the audit log of %s: %v", w.id, err))
 		}
 		for _, d := range days {
+			compared++
 			b, entries, err := c.balance(ctx, cl, pop.admin, w.id, d.date)
 			if err != nil {
 				out = append(out, fmt.Sprintf("balance: GetBalance of %s on %s: %v", w.id, d.date, err))
@@ -346,7 +354,7 @@ func (c *cluster) checkBalances(cl *clients, pop population) []string {
 			}
 		}
 	}
-	return out
+	return compared, out
 }
 
 // balance reads one worker's balance and every entry of the day through the API.
@@ -378,13 +386,14 @@ type mailpitMessage struct {
 }
 
 // checkMails counts, for every closed day, the summaries in Mailpit: one per worker.
-// It returns how many copies were sent more than once, and the violations.
-func (c *cluster) checkMails() (int64, []string) {
+// It returns how many copies were sent more than once, how many mails it counted, and
+// the violations.
+func (c *cluster) checkMails() (int64, int, []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rows, err := c.db.Query(ctx, sqlOf("probe_closed_days"))
 	if err != nil {
-		return 0, []string{fmt.Sprintf("mails: read closed days: %v", err)}
+		return 0, 0, []string{fmt.Sprintf("mails: read closed days: %v", err)}
 	}
 	type day struct {
 		date    string
@@ -395,11 +404,11 @@ func (c *cluster) checkMails() (int64, []string) {
 		return d, r.Scan(&d.date, &d.workers)
 	})
 	if err != nil {
-		return 0, []string{fmt.Sprintf("mails: read closed days: %v", err)}
+		return 0, 0, []string{fmt.Sprintf("mails: read closed days: %v", err)}
 	}
 	msgs, err := c.mails()
 	if err != nil {
-		return 0, []string{fmt.Sprintf("mails: %v", err)}
+		return 0, 0, []string{fmt.Sprintf("mails: %v", err)}
 	}
 	perSubject := map[string]map[string]int{}
 	for _, m := range msgs {
@@ -432,7 +441,7 @@ func (c *cluster) checkMails() (int64, []string) {
 			out = append(out, fmt.Sprintf("mails: %q sent more than once: %s", subject, strings.Join(copies, ", ")))
 		}
 	}
-	return extra, out
+	return extra, len(msgs), out
 }
 
 // mails lists every message the scenario's Mailpit received.
