@@ -272,6 +272,7 @@ func (c *cluster) verify(row *row, cl *clients, pop population) {
 	if !row.recovered {
 		violations = append(violations, "recovery: did not recover: "+row.why)
 	}
+	row.checked = true
 	for _, v := range violations {
 		t.Error(v)
 	}

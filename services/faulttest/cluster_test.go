@@ -222,14 +222,15 @@ func (c *cluster) spawn(service string) *proc {
 	}
 	n := len(c.procs[service]) + 1
 	upper := strings.ToUpper(service)
-	httpAddr := freeAddr(t)
+	httpAddr, grpcAddr := freeAddr(t), ""
 	extra := []string{"ATES_" + upper + "_HTTP_ADDR=" + httpAddr}
 	if info.grpc {
-		extra = append(extra, "ATES_"+upper+"_GRPC_ADDR="+freeAddr(t))
+		grpcAddr = freeAddr(t)
+		extra = append(extra, "ATES_"+upper+"_GRPC_ADDR="+grpcAddr)
 	}
 	// Replica n of an API asks replica n of auth, if there is one.
 	if auths := c.procs["auth"]; len(auths) > 0 {
-		extra = append(extra, "ATES_AUTH_ADDR="+c.grpcAddr(auths[(n-1)%len(auths)]))
+		extra = append(extra, "ATES_AUTH_ADDR="+auths[(n-1)%len(auths)].grpcAddr)
 	}
 	db := c.pgAPI
 	if info.group == consumerGroup {
@@ -242,22 +243,11 @@ func (c *cluster) spawn(service string) *proc {
 		env:      c.env(c.pgURLVia(db.Addr()), extra...),
 		logPath:  filepath.Join(c.logDir, fmt.Sprintf("%s-%d.log", service, n)),
 		httpAddr: httpAddr,
+		grpcAddr: grpcAddr,
 	}
 	c.procs[service] = append(c.procs[service], p)
 	p.start(t)
 	return p
-}
-
-// grpcAddr is the gRPC address a service process listens on.
-func (c *cluster) grpcAddr(p *proc) string {
-	for _, kv := range p.env {
-		k, v, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "ATES_") && strings.HasSuffix(k, "_GRPC_ADDR") && k != "ATES_AUTH_ADDR" {
-			return v
-		}
-	}
-	c.t.Fatalf("%s has no gRPC address", p.name)
-	return ""
 }
 
 // restart starts a killed or stopped replica again, on the same ports.

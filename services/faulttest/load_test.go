@@ -56,7 +56,7 @@ func (c *cluster) dial() *clients {
 	t.Helper()
 	cl := &clients{}
 	conn := func(p *proc) *grpc.ClientConn {
-		cc, err := grpc.NewClient(c.grpcAddr(p), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		cc, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			t.Fatalf("dial %s: %v", p.name, err)
 		}
@@ -156,7 +156,7 @@ func defaultLoad() loadOptions {
 		creators:      2,
 		createEvery:   200 * time.Millisecond,
 		completeEvery: 400 * time.Millisecond,
-		maxDuration:   2 * time.Minute,
+		maxDuration:   3 * time.Minute,
 		maxRequests:   4000,
 		callTimeout:   3 * time.Second,
 		retryBudget:   30 * time.Second,

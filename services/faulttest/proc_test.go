@@ -26,6 +26,7 @@ type proc struct {
 	env      []string
 	logPath  string
 	httpAddr string // /healthz and /readyz, for services
+	grpcAddr string // for the APIs
 	command  bool   // an operator command, expected to exit by itself
 
 	mu       sync.Mutex

@@ -25,6 +25,7 @@ type row struct {
 	recovery       time.Duration
 	recovered      bool
 	why            string // what was still missing when the suite stopped waiting
+	checked        bool   // the invariants ran; false if the scenario stopped before
 }
 
 // table collects the rows of every scenario.
@@ -52,6 +53,10 @@ func (tb *table) String() string {
 			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\tskipped\t-\t\n", r.scenario)
 			continue
 		}
+		if !r.checked {
+			fmt.Fprintf(w, "%s\t-\t-\t-\t-\t-\t-\taborted\t-\t\n", r.scenario)
+			continue
+		}
 		recovery := "never"
 		if r.recovered {
 			recovery = fmt.Sprintf("%.1f", r.recovery.Seconds())
@@ -69,8 +74,11 @@ empty, every acknowledged write applied and every mail sent ("never" within the 
 applied w/o ack: writes applied although the API answered with an error.
 `)
 	for _, r := range tb.rows {
-		if r.skipped != "" {
+		switch {
+		case r.skipped != "":
 			fmt.Fprintf(&b, "%s skipped: %s\n", r.scenario, r.skipped)
+		case !r.checked:
+			fmt.Fprintf(&b, "%s aborted before its checks; see its log above\n", r.scenario)
 		}
 	}
 	return b.String()
