@@ -290,12 +290,12 @@ func (c *cluster) logAnswers() {
 	var parts []string
 	for rows.Next() {
 		var kind, code, message string
-		var n int64
-		if err := rows.Scan(&kind, &code, &message, &n); err != nil {
+		var n, applied int64
+		if err := rows.Scan(&kind, &code, &message, &n, &applied); err != nil {
 			c.t.Logf("answers: %v", err)
 			return
 		}
-		parts = append(parts, fmt.Sprintf("%s %s %d (%s)", kind, code, n, message))
+		parts = append(parts, fmt.Sprintf("%s %s: %d (%q), %d took effect without an acknowledgement", kind, code, n, message, applied))
 	}
 	c.t.Logf("answers:\n\t%s", strings.Join(parts, "\n\t"))
 }

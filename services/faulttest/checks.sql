@@ -47,9 +47,19 @@ SELECT count(*),
 FROM applied;
 
 -- name: answers
--- How the API answered, by kind and code, with one of its messages.
-SELECT kind, code, min(message), count(*)
-FROM faulttest.calls
+-- How the API answered, by kind and code, with one of its messages, and how many of the
+-- refused writes took effect anyway (no call for the same request was acknowledged, yet
+-- its effect is in the database).
+SELECT kind, code, min(message), count(*), count(*) FILTER (WHERE applied AND NOT acked)
+FROM (
+    SELECT c.kind, c.code, c.message,
+           EXISTS (SELECT 1 FROM faulttest.calls o WHERE o.kind = c.kind AND o.key = c.key AND o.acknowledged) AS acked,
+           CASE c.kind
+               WHEN 'create' THEN EXISTS (SELECT 1 FROM tasks t WHERE t.description = c.key)
+               ELSE EXISTS (SELECT 1 FROM tasks t WHERE t.id = c.key::uuid AND t.status = 'complete')
+           END AS applied
+    FROM faulttest.calls c
+) a
 GROUP BY kind, code
 ORDER BY kind, count(*) DESC;
 
