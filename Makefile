@@ -11,7 +11,7 @@ GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE   := github.com/bufbuild/protovalidate@v1.2.2
 PROTO_VENDOR    := proto/third_party
 
-.PHONY: all run test gen protodeps tools lint gen-check vet unit bench build clean mailpit
+.PHONY: all run test faulttest gen protodeps tools lint gen-check vet unit bench build clean mailpit
 
 all: build
 
@@ -20,8 +20,14 @@ run:
 	$(GO) run ./services/cmd/ates migrate
 	$(GO) run ./services/cmd/ates all
 
-## test: every check CI runs: lint, stale generated code, vet, race tests
+## test: lint, stale generated code, vet, race tests (CI runs faulttest after it)
 test: lint gen-check vet unit
+
+## faulttest: the fault suite: every service as a subprocess behind Toxiproxy, one fault per
+## scenario under load, invariants from SQL, one results table (FAULTS=broker_cut runs one)
+FAULTS ?=
+faulttest:
+	$(GO) test -tags faulttest -count=1 -timeout 15m -v -run 'TestFaults/$(FAULTS)' ./services/faulttest
 
 build:
 	$(GO) build -o bin/ates ./services/cmd/ates
@@ -70,6 +76,7 @@ gen-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags faulttest ./services/faulttest
 
 unit: mailpit
 	$(GO) test -race -count=1 ./...
