@@ -261,8 +261,9 @@ func (c *cluster) verify(row *row, cl *clients, pop population) {
 	}
 	balances, balanceViolations := c.checkBalances(cl, pop)
 	violations = append(violations, balanceViolations...)
-	extraMails, mails, mailViolations := c.checkMails()
+	extraMails, resent, mails, mailViolations := c.checkMails()
 	row.duplicated += extraMails
+	row.mailResent += resent
 	violations = append(violations, mailViolations...)
 	t.Logf("checked %d SQL invariants, %d worker-days against GetBalance, %d mails of %d closed days",
 		len(invariants()), balances, mails, len(c.closedDays()))
@@ -382,19 +383,23 @@ func (c *cluster) balance(ctx context.Context, cl *clients, admin account, userI
 
 // mailpitMessage is a message in Mailpit's list API.
 type mailpitMessage struct {
-	Subject string
-	To      []struct{ Address string }
+	MessageID string
+	Subject   string
+	To        []struct{ Address string }
 }
 
-// checkMails counts, for every closed day, the summaries in Mailpit: one per worker.
-// It returns how many copies were sent more than once, how many mails it counted, and
-// the violations.
-func (c *cluster) checkMails() (int64, int, []string) {
+// checkMails counts, for every closed day, the summaries in Mailpit: one mail per worker.
+// Two different mails (two Message-IDs) to a worker for one day are a duplicate. The same
+// mail arriving twice (one Message-ID) is a re-sent copy: mailsender was killed between
+// the SMTP server accepting it and recording it, a window SMTP cannot close; mail clients
+// show such copies once. It returns the duplicates, the re-sent copies, how many mails
+// it counted, and the violations.
+func (c *cluster) checkMails() (dup, resent int64, mails int, violations []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rows, err := c.db.Query(ctx, sqlOf("probe_closed_days"))
 	if err != nil {
-		return 0, 0, []string{fmt.Sprintf("mails: read closed days: %v", err)}
+		return 0, 0, 0, []string{fmt.Sprintf("mails: read closed days: %v", err)}
 	}
 	type day struct {
 		date    string
@@ -405,44 +410,48 @@ func (c *cluster) checkMails() (int64, int, []string) {
 		return d, r.Scan(&d.date, &d.workers)
 	})
 	if err != nil {
-		return 0, 0, []string{fmt.Sprintf("mails: read closed days: %v", err)}
+		return 0, 0, 0, []string{fmt.Sprintf("mails: read closed days: %v", err)}
 	}
 	msgs, err := c.mails()
 	if err != nil {
-		return 0, 0, []string{fmt.Sprintf("mails: %v", err)}
+		return 0, 0, 0, []string{fmt.Sprintf("mails: %v", err)}
 	}
-	perSubject := map[string]map[string]int{}
+	// subject → recipient → Message-ID → copies
+	perSubject := map[string]map[string]map[string]int{}
 	for _, m := range msgs {
 		for _, to := range m.To {
+			addr := strings.ToLower(to.Address)
 			if perSubject[m.Subject] == nil {
-				perSubject[m.Subject] = map[string]int{}
+				perSubject[m.Subject] = map[string]map[string]int{}
 			}
-			perSubject[m.Subject][strings.ToLower(to.Address)]++
+			if perSubject[m.Subject][addr] == nil {
+				perSubject[m.Subject][addr] = map[string]int{}
+			}
+			perSubject[m.Subject][addr][m.MessageID]++
 		}
 	}
-	var (
-		extra int64
-		out   []string
-	)
 	for _, d := range days {
 		subject := "Your aTES summary for " + d.date
 		recipients := perSubject[subject]
-		var copies []string
-		for addr, n := range recipients {
-			if n > 1 {
-				extra += int64(n - 1)
-				copies = append(copies, fmt.Sprintf("%s got %d", addr, n))
+		var dups []string
+		for addr, ids := range recipients {
+			if len(ids) > 1 {
+				dup += int64(len(ids) - 1)
+				dups = append(dups, fmt.Sprintf("%s got %d different mails", addr, len(ids)))
+			}
+			for _, n := range ids {
+				resent += int64(n - 1)
 			}
 		}
 		if len(recipients) != d.workers {
-			out = append(out, fmt.Sprintf("mails: %q went to %d distinct workers, want %d", subject, len(recipients), d.workers))
+			violations = append(violations, fmt.Sprintf("mails: %q went to %d distinct workers, want %d", subject, len(recipients), d.workers))
 		}
-		if len(copies) > 0 {
-			sort.Strings(copies)
-			out = append(out, fmt.Sprintf("mails: %q sent more than once: %s", subject, strings.Join(copies, ", ")))
+		if len(dups) > 0 {
+			sort.Strings(dups)
+			violations = append(violations, fmt.Sprintf("mails: %q sent more than once: %s", subject, strings.Join(dups, ", ")))
 		}
 	}
-	return extra, len(msgs), out
+	return dup, resent, len(msgs), violations
 }
 
 // mails lists every message the scenario's Mailpit received.

@@ -23,13 +23,10 @@ import (
 	"github.com/ates/ates/services/mailsender/mailpittest"
 )
 
-const (
-	// servicesTZ is the business time zone of the services and closeTZ the one of the
-	// `ates close-day` runs: UTC+14 is always at least one calendar day past UTC−12, so
-	// the services' today has already ended for the command and can be closed at once.
-	servicesTZ = "Etc/GMT+12"
-	closeTZ    = "Etc/GMT-14"
-)
+// businessTZ is the business time zone of the services and of `ates close-day`, which
+// closes today: a day may be closed before it ends, and money after the close goes to
+// the next open day.
+const businessTZ = "UTC"
 
 // group says which proxies a service's connections go through, so that a fault can hit
 // the consumers' database without the APIs', and the other way round.
@@ -194,7 +191,7 @@ func (c *cluster) env(dbURL string, extra ...string) []string {
 		"ATES_DATABASE_URL=" + dbURL,
 		"ATES_AMQP_URL=" + c.amqpURLVia(c.amqp.Addr()),
 		"ATES_SMTP_ADDR=" + c.smtp.Addr(),
-		"ATES_BUSINESS_TZ=" + servicesTZ,
+		"ATES_BUSINESS_TZ=" + businessTZ,
 		// No scheduled close during a run: days close only when a scenario says so.
 		"ATES_CLOSE_DAY_SCHEDULE=@every 24h",
 		"ATES_OUTBOX_POLL_INTERVAL=500ms",
@@ -281,7 +278,7 @@ func (c *cluster) command(name, dbURL string, env []string, args ...string) *pro
 // operator's database proxy.
 func (c *cluster) closeDay(day string) *proc {
 	// The later ATES_BUSINESS_TZ wins over the services' one.
-	return c.command("close-day", c.pgURLVia(c.pgOps.Addr()), []string{"ATES_BUSINESS_TZ=" + closeTZ}, "close-day", "--date", day)
+	return c.command("close-day", c.pgURLVia(c.pgOps.Addr()), []string{"ATES_BUSINESS_TZ=" + businessTZ}, "close-day", "--date", day)
 }
 
 // killAll SIGKILLs every process of the scenario.
@@ -311,9 +308,9 @@ func (c *cluster) unexpectedExits() []string {
 
 // today is the services' current business day.
 func (c *cluster) today() string {
-	loc, err := time.LoadLocation(servicesTZ)
+	loc, err := time.LoadLocation(businessTZ)
 	if err != nil {
-		c.t.Fatalf("load %s: %v", servicesTZ, err)
+		c.t.Fatalf("load %s: %v", businessTZ, err)
 	}
 	return time.Now().In(loc).Format(time.DateOnly)
 }

@@ -19,12 +19,13 @@ import (
 // dead-letter queue.
 //
 // The sent_mails row is claimed before the mail is sent, in a transaction that commits
-// only after the SMTP server accepted it: a redelivery (or a duplicate handled at the
-// same moment, which waits on the row) finds the row and sends nothing, and a failed send
-// rolls the claim back so the retry sends. The one window left is a crash or database
-// failure between the server's acceptance and the commit: the event is then retried
-// and the mail goes out twice (at least once, never lost); both copies carry the same
-// Message-ID.
+// as soon as the SMTP server accepted the mail (before the connection is closed): a
+// redelivery (or a duplicate handled at the same moment, which waits on the row) finds
+// the row and sends nothing, and a failed send rolls the claim back so the retry sends.
+// The one window left is a crash or database failure between the server's acceptance and
+// the commit, which no SMTP client can close (SMTP has no idempotency): the event is
+// then retried and the mail goes out again with the same Message-ID, which mail clients
+// show once. A mail is delivered at least once, never lost.
 func (s *Service) send(ctx context.Context, e broker.Event[*eventsv1.SendEmail]) error {
 	ev := e.Msg
 	day, err := bizday.Parse(ev.GetDate())
@@ -36,6 +37,7 @@ func (s *Service) send(ctx context.Context, e broker.Event[*eventsv1.SendEmail])
 		return broker.Permanent(fmt.Errorf("event %s: user_id: %w", e.ID, err))
 	}
 	duplicate := false
+	var hangUp func()
 	err = pgutil.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		claimed, err := mailsenderdb.New(tx).SentMailInsert(ctx, mailsenderdb.SentMailInsertParams{
 			EventID: e.ID, UserID: userID, Email: ev.GetEmail(), BusinessDate: day,
@@ -46,8 +48,12 @@ func (s *Service) send(ctx context.Context, e broker.Event[*eventsv1.SendEmail])
 		if duplicate = claimed == 0; duplicate {
 			return nil
 		}
-		return s.mailer.send(ctx, e.ID.String(), ev)
+		hangUp, err = s.mailer.send(ctx, e.ID.String(), ev)
+		return err
 	})
+	if hangUp != nil {
+		hangUp() // after the commit: the mail is recorded whatever QUIT does
+	}
 	switch {
 	case err != nil:
 		s.mails.WithLabelValues("failed").Inc()

@@ -65,31 +65,40 @@ func newMailer(cfg config.SMTP, timeout time.Duration) (*mailer, error) {
 	return &mailer{client: client, from: cfg.From}, nil
 }
 
-// send mails ev's summary. Its Message-ID derives from the event id, so a mail sent
-// twice in the at-least-once window is recognisable as one. Failures retrying cannot
-// fix are marked broker.Permanent.
-func (m *mailer) send(ctx context.Context, eventID string, ev *eventsv1.SendEmail) error {
+// send mails ev's summary and returns once the SMTP server accepted it (its reply to
+// DATA), with hangUp still to call: the caller records the mail first, so the window in
+// which a crash re-sends an accepted mail is as short as SMTP allows, and a connection
+// that fails after the server accepted (at QUIT) does not count as a failed send. The
+// Message-ID derives from the event id, so a mail sent twice in that window is
+// recognisable as one. Failures retrying cannot fix are marked broker.Permanent.
+func (m *mailer) send(ctx context.Context, eventID string, ev *eventsv1.SendEmail) (hangUp func(), err error) {
 	s := summaryOf(ev)
 	text, html, err := render(s)
 	if err != nil {
-		return broker.Permanent(err)
+		return nil, broker.Permanent(err)
 	}
 	msg := mail.NewMsg()
 	if err := msg.From(m.from); err != nil {
-		return broker.Permanent(fmt.Errorf("from %q: %w", m.from, err))
+		return nil, broker.Permanent(fmt.Errorf("from %q: %w", m.from, err))
 	}
 	if err := msg.AddToFormat(ev.GetName(), ev.GetEmail()); err != nil {
-		return broker.Permanent(fmt.Errorf("to %q: %w", ev.GetEmail(), err))
+		return nil, broker.Permanent(fmt.Errorf("to %q: %w", ev.GetEmail(), err))
 	}
 	msg.Subject(subject(s))
 	msg.SetMessageIDWithValue(eventID + "@ates")
 	msg.SetDate()
 	msg.SetBodyString(mail.TypeTextPlain, text)
 	msg.AddAlternativeString(mail.TypeTextHTML, html)
-	if err := m.client.DialAndSendWithContext(ctx, msg); err != nil {
-		return classify(fmt.Errorf("send mail to %s: %w", ev.GetEmail(), err))
+	conn, err := m.client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return nil, classify(fmt.Errorf("connect to the SMTP server for %s: %w", ev.GetEmail(), err))
 	}
-	return nil
+	hangUp = func() { _ = m.client.CloseWithSMTPClient(conn) } // the mail is in; QUIT's answer does not matter
+	if err := m.client.SendWithSMTPClient(conn, msg); err != nil {
+		hangUp()
+		return nil, classify(fmt.Errorf("send mail to %s: %w", ev.GetEmail(), err))
+	}
+	return hangUp, nil
 }
 
 // classify marks SMTP failures as permanent when the server refused for good (a 5xx
