@@ -229,6 +229,15 @@ SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL)
 -- How many of the task ids $1 exist.
 SELECT count(*) FROM tasks WHERE id = ANY ($1::uuid[]);
 
+-- name: probe_tasks_described
+-- Tasks whose description starts with $1.
+SELECT count(*) FROM tasks WHERE starts_with(description, $1);
+
+-- name: probe_fees_described
+-- Fee rows of the tasks whose description starts with $1.
+SELECT count(*) FROM audit_log l JOIN tasks t ON t.id = l.task_id
+WHERE l.kind = 'fee' AND starts_with(t.description, $1);
+
 -- name: probe_processed
 -- Events taskhandler has applied or rejected.
 SELECT count(*) FROM processed_events WHERE consumer = 'taskhandler';

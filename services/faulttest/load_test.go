@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -258,12 +257,9 @@ func (l *load) create(who account) record {
 	r := record{
 		Kind:      "create",
 		Key:       fmt.Sprintf("%s create %d", l.c.name, l.c.writes.seq.Add(1)),
-		RequestID: uuid.NewString(),
+		RequestID: requestID(),
 	}
-	req := &tasksv1.CreateTaskRequest{Description: r.Key}
-	if !setRequestID(req, r.RequestID) {
-		r.RequestID = ""
-	}
+	req := &tasksv1.CreateTaskRequest{Description: r.Key, RequestId: r.RequestID}
 	attempts, err := l.call(func(ctx context.Context) error {
 		resp, err := l.cl.task().CreateTask(withToken(ctx, who.token), req)
 		if err == nil {
@@ -295,11 +291,8 @@ func (l *load) completeOne(ctx context.Context, w account) {
 		return
 	}
 	l.requests.Add(1)
-	r := record{Kind: "complete", Key: id, TaskID: id, RequestID: uuid.NewString()}
-	req := &tasksv1.CompleteTaskRequest{Id: id}
-	if !setRequestID(req, r.RequestID) {
-		r.RequestID = ""
-	}
+	r := record{Kind: "complete", Key: id, TaskID: id, RequestID: requestID()}
+	req := &tasksv1.CompleteTaskRequest{Id: id, RequestId: r.RequestID}
 	attempts, err := l.call(func(ctx context.Context) error {
 		_, err := l.cl.task().CompleteTask(withToken(ctx, w.token), req)
 		return err

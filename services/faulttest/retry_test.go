@@ -8,33 +8,19 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
+	"os"
 
-	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/google/uuid"
 )
 
-// setRequestID sets the `string request_id` field of a write request and reports whether
-// the request has one. It goes through protobuf reflection so that the suite compiles
-// before and after the field is added to tasks.v1 and auth.v1, and the retry scenario
-// switches itself on with the regenerated code.
-//
-// TODO(request_id): once CreateTaskRequest, CompleteTaskRequest, AssignTaskRequest,
-// ReassignTasksRequest and RegisterRequest all have the field, replace the reflection
-// with plain assignments (req.RequestId = id) and drop hasRequestID's skip.
-func setRequestID(req proto.Message, id string) bool {
-	m := req.ProtoReflect()
-	f := m.Descriptor().Fields().ByName("request_id")
-	if f == nil || f.Kind() != protoreflect.StringKind || f.Cardinality() == protoreflect.Repeated {
-		return false
+// requestID is a fresh client request_id for one logical write, or "" when
+// FAULTTEST_RETRY_WITHOUT_REQUEST_ID is set: then the client_retry scenario retries
+// blindly, to show the duplicates that the field prevents.
+func requestID() string {
+	if os.Getenv("FAULTTEST_RETRY_WITHOUT_REQUEST_ID") != "" {
+		return ""
 	}
-	m.Set(f, protoreflect.ValueOfString(id))
-	return true
-}
-
-// hasRequestID reports whether the generated tasks API takes a client request_id yet.
-func hasRequestID() bool {
-	return setRequestID(&tasksv1.CreateTaskRequest{}, "probe") && setRequestID(&tasksv1.CompleteTaskRequest{}, "probe")
+	return uuid.NewString()
 }
 
 // ambiguous reports whether an answer leaves the outcome of a write unknown, so that a

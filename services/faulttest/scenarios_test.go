@@ -4,11 +4,17 @@ package faulttest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 )
 
 // scenario is one fault the suite injects, in its own cluster.
@@ -270,18 +276,66 @@ func closeAndMailKill(t *testing.T, s *suite, r *row) {
 // the event may well be applied. Clients retry with the same request_id, and each
 // request must be applied exactly once.
 func clientRetry(t *testing.T, s *suite, r *row) {
-	if !hasRequestID() && os.Getenv("FAULTTEST_RETRY_WITHOUT_REQUEST_ID") == "" {
-		r.skipped = "tasks.v1 write requests have no request_id field yet"
-		t.Skip("tasks.v1.CreateTaskRequest/CompleteTaskRequest have no `string request_id` yet; " +
-			"this scenario switches itself on once the field is generated (see setRequestID); " +
-			"FAULTTEST_RETRY_WITHOUT_REQUEST_ID=1 runs it anyway, to show what blind retries do")
-	}
 	c, cl, pop := up(t, s, 1, defaultWorkers, coreServices...)
+	unconfirmedCreates(t, c, cl, pop)
 	opt := defaultLoad()
 	opt.retry = true
 	faultUnderLoad(t, c, cl, pop, r, opt, 10*time.Second, func() func() {
 		return c.amqp.hang(t, "downstream")
 	})
+}
+
+// unconfirmedCreates is the case the reliability issue names: 20 creates whose confirms
+// never arrive (the broker's answers stop) are answered with an ambiguous error; retried
+// with their request_id once the broker is back, they make exactly 20 tasks and 20 fees.
+func unconfirmedCreates(t *testing.T, c *cluster, cl *clients, pop population) {
+	const n = 20
+	prefix := c.name + " unconfirmed "
+	reqs := make([]*tasksv1.CreateTaskRequest, n)
+	for i := range reqs {
+		reqs[i] = &tasksv1.CreateTaskRequest{Description: fmt.Sprintf("%s%02d", prefix, i), RequestId: requestID()}
+	}
+	create := func(ctx context.Context, req *tasksv1.CreateTaskRequest) error {
+		_, err := cl.task().CreateTask(withToken(ctx, pop.manager.token), req)
+		return err
+	}
+
+	heal := c.amqp.hang(t, "downstream") // publishes go out, confirms never come back
+	codesSeen := map[codes.Code]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, req := range reqs {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			err := create(ctx, req)
+			mu.Lock()
+			codesSeen[status.Code(err)]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	heal()
+	for code, k := range codesSeen {
+		if !ambiguous(status.Error(code, "")) {
+			t.Errorf("%d creates while confirms never came answered %s, want Unavailable or DeadlineExceeded (all: %v)", k, code, codesSeen)
+		}
+	}
+	for _, req := range reqs {
+		if _, err := retryAmbiguous(60*time.Second, 5*time.Second, func(ctx context.Context) error { return create(ctx, req) }); err != nil {
+			t.Errorf("create %q retried with its request_id: %v", req.GetDescription(), err)
+		}
+	}
+	var tasks, fees int64
+	ok := waitFor(30*time.Second, 50*time.Millisecond, func() bool {
+		tasks, _ = c.count("probe_tasks_described", prefix)
+		fees, _ = c.count("probe_fees_described", prefix)
+		return tasks >= n && fees >= n
+	})
+	if !ok || tasks != n || fees != n {
+		t.Errorf("%d creates whose confirms never came, retried with their request_id: %d tasks and %d fees, want %d and %d", n, tasks, fees, n, n)
+	}
+	t.Logf("%d creates whose confirms never came (first answers %v), retried with their request_id: %d tasks, %d fees", n, codesSeen, tasks, fees)
 }
 
 // replicas: two of every service on one broker and database under load, then two
