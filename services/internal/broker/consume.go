@@ -120,7 +120,11 @@ func (c *Conn) Consume(ctx context.Context, cfg ConsumerConfig) error {
 		metrics: newConsumerMetrics(cfg.Metrics, c, cfg.Queue),
 	}
 	cons.breaker = newBreaker(cfg.Probe, log, func(open bool) {
-		cons.metrics.paused.Set(map[bool]float64{true: 1}[open])
+		paused := 0.0
+		if open {
+			paused = 1
+		}
+		cons.metrics.paused.Set(paused)
 	})
 	return cons.run(ctx)
 }
