@@ -209,8 +209,23 @@ func (c *Conn) Close() error {
 		if s == nil {
 			return
 		}
-		// Bounded: a hung broker never answers the close handshake.
-		if err := s.conn.CloseDeadline(time.Now().Add(c.cfg.HandshakeTimeout)); err != nil && !errors.Is(err, amqp.ErrClosed) {
+		// Bounded: a hung broker never answers the close handshake, and amqp091 does not
+		// always honour the deadline (now and then it waited 30 s), so past it the socket
+		// is dropped, which ends the handshake at once.
+		closed := make(chan error, 1)
+		go func() { closed <- s.conn.CloseDeadline(time.Now().Add(c.cfg.HandshakeTimeout)) }()
+		var err error
+		select {
+		case err = <-closed:
+		case <-time.After(c.cfg.HandshakeTimeout + 100*time.Millisecond):
+			_ = s.netConn.Close()
+			select {
+			case err = <-closed:
+			case <-time.After(time.Second):
+				err = errors.New("the broker did not answer the close handshake")
+			}
+		}
+		if err != nil && !errors.Is(err, amqp.ErrClosed) {
 			c.closeErr = fmt.Errorf("close broker connection: %w", err)
 		}
 	})
