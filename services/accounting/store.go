@@ -28,7 +28,8 @@ type dayBalance struct {
 // entry is one audit log row with its task's description.
 type entry = accountingdb.LogListByUserDayRow
 
-// store reads balances and the audit log; accounting never writes.
+// store reads balances, the per-worker day totals and the audit log; accounting never
+// writes.
 type store struct {
 	pool *pgxpool.Pool
 }
@@ -123,7 +124,7 @@ func readBalance(ctx context.Context, q *accountingdb.Queries, userID uuid.UUID,
 			return dayBalance{}, fmt.Errorf("read last closed balance: %w", err)
 		}
 	}
-	rows, err := q.LogSumsByDay(ctx, accountingdb.LogSumsByDayParams{UserID: userID, After: lastClosed, Through: day})
+	rows, err := q.TotalsByDay(ctx, accountingdb.TotalsByDayParams{UserID: userID, After: lastClosed, Through: day})
 	if err != nil {
 		return dayBalance{}, fmt.Errorf("sum open days: %w", err)
 	}
@@ -135,11 +136,12 @@ func readBalance(ctx context.Context, q *accountingdb.Queries, userID uuid.UUID,
 	return dayBalance{UserID: userID, Day: day, Opening: b.Opening, Rewards: b.Rewards, Fees: b.Fees, Closing: b.Closing}, nil
 }
 
-// DaySums returns the sums of every reward and every fee row of day.
+// DaySums returns the sums of every reward and every fee row of day, from the day's
+// per-worker totals.
 func (s *store) DaySums(ctx context.Context, day time.Time) (rewards, fees int64, err error) {
-	row, err := accountingdb.New(s.pool).LogSumsOfDay(ctx, day)
+	row, err := accountingdb.New(s.pool).TotalsOfDay(ctx, day)
 	if err != nil {
-		return 0, 0, fmt.Errorf("sum audit log of %s: %w", bizday.Format(day), err)
+		return 0, 0, fmt.Errorf("sum totals of %s: %w", bizday.Format(day), err)
 	}
 	return row.Rewards, row.Fees, nil
 }

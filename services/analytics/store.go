@@ -16,7 +16,8 @@ import (
 	"github.com/ates/ates/services/internal/pgutil"
 )
 
-// store reads the audit log, balances and tasks; analytics never writes. Each answer is
+// store reads the per-worker day totals, the top-task slots, balances and tasks;
+// analytics never writes. Each answer is
 // read in one read-only snapshot, so a close running meanwhile cannot mix two states.
 type store struct {
 	pool *pgxpool.Pool
@@ -79,7 +80,7 @@ func openNegative(ctx context.Context, q *analyticsdb.Queries, workers []uuid.UU
 			carries[r.UserID] = r.Carry
 		}
 	}
-	rows, err := q.LogWorkerSumsByDay(ctx, analyticsdb.LogWorkerSumsByDayParams{After: last, Through: day})
+	rows, err := q.TotalsByWorkerDay(ctx, analyticsdb.TotalsByWorkerDayParams{After: last, Through: day})
 	if err != nil {
 		return 0, fmt.Errorf("sum open days: %w", err)
 	}
@@ -98,7 +99,7 @@ func openNegative(ctx context.Context, q *analyticsdb.Queries, workers []uuid.UU
 
 // earnings returns the company's earnings of each day in [from, to] with activity.
 func (s *store) earnings(ctx context.Context, from, to time.Time) (map[time.Time]int64, error) {
-	rows, err := analyticsdb.New(s.pool).LogEarningsByDay(ctx, analyticsdb.LogEarningsByDayParams{FromDay: from, ToDay: to})
+	rows, err := analyticsdb.New(s.pool).TotalEarningsByDay(ctx, analyticsdb.TotalEarningsByDayParams{FromDay: from, ToDay: to})
 	if err != nil {
 		return nil, fmt.Errorf("sum earnings from %s to %s: %w", bizday.Format(from), bizday.Format(to), err)
 	}

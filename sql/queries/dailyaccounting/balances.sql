@@ -5,12 +5,10 @@
 -- payout = max(closing, 0), carry = min(closing, 0). Returns the rows with each user's
 -- name and email, for the summary mail.
 WITH sums AS (
-    SELECT user_id,
-           coalesce(sum(amount) FILTER (WHERE kind = 'reward'), 0)::bigint AS rewards,
-           coalesce(sum(amount) FILTER (WHERE kind = 'fee'), 0)::bigint AS fees
-    FROM audit_log
-    WHERE business_date = @day::date AND kind IN ('fee', 'reward')
-    GROUP BY user_id
+    -- The day's reward and fee rows, summed per worker as they were written.
+    SELECT user_id, rewards, fees
+    FROM worker_day_totals
+    WHERE business_date = @day::date
 ), day AS (
     SELECT u.id AS user_id,
            coalesce(p.carry, 0) AS opening,

@@ -11,10 +11,26 @@ import (
 )
 
 const taskTopCompleted = `-- name: TaskTopCompleted :one
+WITH RECURSIVE rewards AS (
+    SELECT max(reward) AS reward FROM task_tops
+    UNION ALL
+    SELECT (SELECT max(t.reward) FROM task_tops t WHERE t.reward < r.reward)
+    FROM rewards r
+    WHERE r.reward IS NOT NULL
+), best AS (
+    SELECT b.task_id
+    FROM rewards r
+    CROSS JOIN LATERAL (
+        SELECT t.task_id FROM task_tops t
+        WHERE t.reward = r.reward
+          AND t.completed_at >= $1::timestamptz AND t.completed_at < $2::timestamptz
+        ORDER BY t.completed_at, t.task_id
+        LIMIT 1
+    ) b
+    LIMIT 1
+)
 SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op FROM tasks
-WHERE status = 'complete' AND completed_at >= $1::timestamptz AND completed_at < $2::timestamptz
-ORDER BY reward DESC, completed_at, id
-LIMIT 1
+WHERE id = (SELECT task_id FROM best)
 `
 
 type TaskTopCompletedParams struct {
@@ -23,7 +39,10 @@ type TaskTopCompletedParams struct {
 }
 
 // The completed task with the highest reward completed in [from, until); the earliest
-// completion wins a tie.
+// completion (then the lowest id) wins a tie. From task_tops, the best completion per
+// reward and 15-minute slot: the rewards are walked from the highest down (one index
+// probe each), and the first with a completion in range holds the answer. from and
+// until are midnights of the business time zone, so they bound whole slots.
 func (q *Queries) TaskTopCompleted(ctx context.Context, arg TaskTopCompletedParams) (Task, error) {
 	row := q.db.QueryRow(ctx, taskTopCompleted, arg.FromTime, arg.UntilTime)
 	var i Task

@@ -14,12 +14,10 @@ import (
 
 const balanceCloseDay = `-- name: BalanceCloseDay :many
 WITH sums AS (
-    SELECT user_id,
-           coalesce(sum(amount) FILTER (WHERE kind = 'reward'), 0)::bigint AS rewards,
-           coalesce(sum(amount) FILTER (WHERE kind = 'fee'), 0)::bigint AS fees
-    FROM audit_log
-    WHERE business_date = $1::date AND kind IN ('fee', 'reward')
-    GROUP BY user_id
+    -- The day's reward and fee rows, summed per worker as they were written.
+    SELECT user_id, rewards, fees
+    FROM worker_day_totals
+    WHERE business_date = $1::date
 ), day AS (
     SELECT u.id AS user_id,
            coalesce(p.carry, 0) AS opening,
