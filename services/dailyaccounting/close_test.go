@@ -1,6 +1,7 @@
 package dailyaccounting_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"slices"
@@ -357,4 +358,43 @@ func sortedLines(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	slices.Sort(lines)
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// TestReadModelsAfterClose closes three days and checks that the per-worker totals the
+// close summed are the balances' rewards and fees, that its payouts did not enter them,
+// and that they still equal a recomputation from the audit log.
+func TestReadModelsAfterClose(t *testing.T) {
+	t.Parallel()
+	closer, book := newCloser(t)
+	days := [3]string{"2026-02-01", "2026-02-02", "2026-02-03"}
+	ledgertest.ThreeDays(book, days)
+	_, err := closer.CloseDay(t.Context(), day(t, days[2]))
+	require.NoError(t, err)
+	require.Positive(t, book.Count("SELECT count(*) FROM audit_log WHERE kind = 'payout'"), "the close paid out")
+
+	require.Zero(t, book.Count(`SELECT count(*) FROM balances b
+		FULL JOIN worker_day_totals w ON w.user_id = b.user_id AND w.business_date = b.business_date
+		WHERE (coalesce(b.rewards, 0), coalesce(b.fees, 0)) IS DISTINCT FROM (coalesce(w.rewards, 0), coalesce(w.fees, 0))`),
+		"every closed balance holds its worker's totals of the day")
+	require.Equal(t, book.Count("SELECT count(*) FROM audit_log WHERE kind IN ('fee', 'reward')"),
+		book.Count("SELECT sum(fee_rows + reward_rows) FROM worker_day_totals"), "the totals count the fees and rewards, not the payouts")
+	var diff bytes.Buffer
+	n, err := dailyaccounting.Verify(t.Context(), book.Pool(), &diff)
+	require.NoError(t, err)
+	require.Zero(t, n, "read models differ after the close:\n%s", diff.String())
+
+	// The close takes the day's sums from the totals: a total changed behind the log's
+	// back shows in the next close and is what verify reports.
+	_, err = book.Pool().Exec(t.Context(), `INSERT INTO worker_day_totals (user_id, business_date, fees, fee_rows)
+		SELECT user_id, '2026-02-04', -7, 1 FROM balances WHERE business_date = '2026-02-03' ORDER BY user_id LIMIT 1`)
+	require.NoError(t, err)
+	closed, err := closer.CloseDay(t.Context(), day(t, "2026-02-04"))
+	require.NoError(t, err)
+	require.Len(t, closed, 1)
+	require.Equal(t, 1, book.Count("SELECT count(*) FROM balances WHERE business_date = '2026-02-04' AND fees = -7"))
+	diff.Reset()
+	n, err = dailyaccounting.Verify(t.Context(), book.Pool(), &diff)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, diff.String())
+	require.Contains(t, diff.String(), "date=2026-02-04: stored rewards=0 fees=-7 reward_rows=0 fee_rows=1, audit_log rewards=0 fees=0 ")
 }

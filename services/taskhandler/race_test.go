@@ -1,6 +1,7 @@
 package taskhandler_test
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/auth/authtest"
+	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/tasks/taskstest"
 )
 
@@ -144,4 +146,14 @@ func TestCompletionsRaceReassignAll(t *testing.T) {
 	require.Positive(t, moved, "the reassignments really moved tasks")
 	require.Equal(t, tasks+int(moved), count(t, env, "SELECT count(*) FROM audit_log WHERE kind = 'fee'"),
 		"one fee per creation plus one per task a reassignment moved")
+
+	// The read models, written by the same statements under the same races, equal a
+	// recomputation from the audit log and the tasks.
+	var diff bytes.Buffer
+	n, err := dailyaccounting.Verify(ctx, env.Pool, &diff)
+	require.NoError(t, err)
+	require.Zero(t, n, "read models differ from the audit log and tasks:\n%s", diff.String())
+	require.Equal(t, count(t, env, "SELECT count(*) FROM audit_log"),
+		count(t, env, "SELECT sum(fee_rows + reward_rows) FROM worker_day_totals"), "every money row is in the totals")
+	require.Positive(t, count(t, env, "SELECT count(*) FROM task_tops"), "completions offered themselves as top tasks")
 }
