@@ -147,3 +147,28 @@ func (b *Book) exec(sql string, args ...any) {
 		b.t.Fatalf("%s: %v", sql, err)
 	}
 }
+
+// Busy adds workers new workers and a busy day: tasks tasks assigned round-robin to
+// them, each charged its fee and completed (with its reward) during day (UTC), written
+// by a few set-based statements, with the rows taskhandler would write. For benchmarks
+// of reads whose cost must not grow with the day's rows. It returns the workers' ids.
+func (b *Book) Busy(day string, workers, tasks int) []uuid.UUID {
+	b.t.Helper()
+	ids := make([]uuid.UUID, workers)
+	for i := range ids {
+		ids[i] = b.Worker().ID
+	}
+	b.exec(`INSERT INTO tasks (id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at)
+		SELECT gen_random_uuid(), $1, ($2::uuid[])[1 + i % cardinality($2::uuid[])], 'busy',
+		       20 + (hashtext(i::text) & 15), -10 - (hashtext(i::text || 'f') & 7), 'complete', at, at, at
+		FROM generate_series(0, $3 - 1) i,
+		     LATERAL (SELECT ($4::date::timestamp AT TIME ZONE 'UTC') + (i * interval '86399 seconds') / $3 AS at) a`,
+		b.author, ids, tasks, day)
+	b.exec(`INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id, created_at)
+		SELECT assignee_id, id, 'fee', fee, $1::date, gen_random_uuid(), created_at
+		FROM tasks WHERE description = 'busy' AND created_at >= ($1::date::timestamp AT TIME ZONE 'UTC') AND created_at < ($1::date::timestamp AT TIME ZONE 'UTC') + interval '1 day'`, day)
+	b.exec(`INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id, created_at)
+		SELECT assignee_id, id, 'reward', reward, $1::date, gen_random_uuid(), completed_at
+		FROM tasks WHERE description = 'busy' AND created_at >= ($1::date::timestamp AT TIME ZONE 'UTC') AND created_at < ($1::date::timestamp AT TIME ZONE 'UTC') + interval '1 day'`, day)
+	return ids
+}
