@@ -261,11 +261,17 @@ func (c *cluster) verify(row *row, cl *clients, pop population) {
 	}
 	balances, balanceViolations := c.checkBalances(cl, pop)
 	violations = append(violations, balanceViolations...)
+	// The read models (per-worker-day totals, top tasks) must equal a recomputation from
+	// the audit log and the tasks after every fault: the operator's own check says so.
+	verify := c.command("verify", c.pgURLVia(c.pgOps.Addr()), nil, "verify")
+	if err := verify.wait(ctx); err != nil {
+		violations = append(violations, fmt.Sprintf("ates verify: %v (see %s)", err, verify.logPath))
+	}
 	extraMails, resent, mails, mailViolations := c.checkMails()
 	row.duplicated += extraMails
 	row.mailResent += resent
 	violations = append(violations, mailViolations...)
-	t.Logf("checked %d SQL invariants, %d worker-days against GetBalance, %d mails of %d closed days",
+	t.Logf("checked %d SQL invariants, ates verify, %d worker-days against GetBalance, %d mails of %d closed days",
 		len(invariants()), balances, mails, len(c.closedDays()))
 	for _, e := range c.unexpectedExits() {
 		violations = append(violations, "process: "+e)
