@@ -201,12 +201,25 @@ func (c *cluster) env(dbURL string, extra ...string) []string {
 	}, extra...)...)
 }
 
-// start runs one more replica of service and waits until it is ready.
+// start runs one more replica of service and waits until it is ready. A free port found
+// by freeAddr can be taken by another program before the service binds it; the replica
+// then starts again on other ports.
 func (c *cluster) start(service string) *proc {
 	c.t.Helper()
-	p := c.spawn(service)
-	p.waitHTTP(c.t, "/readyz", 60*time.Second)
-	return p
+	for attempt := 1; ; attempt++ {
+		p := c.spawn(service)
+		err := p.waitReady("/readyz", 60*time.Second)
+		if err == nil {
+			return p
+		}
+		if attempt < 3 && p.lostPortRace() {
+			c.t.Logf("%s lost a race for its port; starting it on other ports", p.name)
+			ps := c.procs[service]
+			c.procs[service] = ps[:len(ps)-1] // not a replica that died under a fault
+			continue
+		}
+		c.t.Fatal(err)
+	}
 }
 
 // spawn runs one more replica of service without waiting for it.

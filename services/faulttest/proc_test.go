@@ -135,6 +135,13 @@ func (p *proc) unexpectedExits() []string {
 // waitHTTP waits until path (/healthz or /readyz) on the process's HTTP port answers 200.
 func (p *proc) waitHTTP(t *testing.T, path string, timeout time.Duration) {
 	t.Helper()
+	if err := p.waitReady(path, timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitReady is waitHTTP that returns the failure instead of ending the test.
+func (p *proc) waitReady(path string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}
 	var last string
@@ -143,23 +150,30 @@ func (p *proc) waitHTTP(t *testing.T, path string, timeout time.Duration) {
 		done := p.done
 		p.mu.Unlock()
 		if isDone(done) {
-			t.Fatalf("%s exited while the suite waited for %s; see %s", p.name, path, p.logPath)
+			return fmt.Errorf("%s exited while the suite waited for %s; see %s", p.name, path, p.logPath)
 		}
 		resp, err := client.Get("http://" + p.httpAddr + path)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 			last = resp.Status
 		} else {
 			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s did not answer 200 on %s within %s (last: %s); see %s", p.name, path, timeout, last, p.logPath)
+			return fmt.Errorf("%s did not answer 200 on %s within %s (last: %s); see %s", p.name, path, timeout, last, p.logPath)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// lostPortRace reports whether the process ended because another program took one of
+// the ports freeAddr found free before the process could bind it.
+func (p *proc) lostPortRace() bool {
+	b, err := os.ReadFile(p.logPath)
+	return err == nil && strings.Contains(string(b), "address already in use")
 }
 
 func isDone(ch chan struct{}) bool {
