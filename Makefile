@@ -11,7 +11,7 @@ GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE   := github.com/bufbuild/protovalidate@v1.2.2
 PROTO_VENDOR    := proto/third_party
 
-.PHONY: all run test faulttest gen protodeps tools lint gen-check vet unit bench build clean mailpit
+.PHONY: all run test faulttest loadtest gen protodeps tools lint gen-check vet unit bench build clean mailpit
 
 all: build
 
@@ -28,6 +28,13 @@ test: lint gen-check vet unit
 FAULTS ?=
 faulttest:
 	$(GO) test -tags faulttest -count=1 -timeout 15m -v -run 'TestFaults/$(FAULTS)' ./services/faulttest
+
+## loadtest: every service as a subprocess on a private database and vhost; same-run baselines
+## (gRPC health, pgx INSERT, AMQP publish+confirm), then each API workload with N callers
+## for D seconds; one table of req/s, p50, p99 and the ratio to its baseline, also as JSON
+## under .cache/loadtest/ (LOADTEST_DURATION=10s, LOADTEST_CONCURRENCY=64; never in `make test`)
+loadtest:
+	$(GO) test -tags loadtest -count=1 -timeout 10m -v -run TestLoad ./services/loadtest
 
 build:
 	$(GO) build -o bin/ates ./services/cmd/ates
@@ -77,6 +84,7 @@ gen-check:
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags faulttest ./services/faulttest
+	$(GO) vet -tags loadtest ./services/loadtest
 
 unit: mailpit
 	$(GO) test -race -count=1 ./...

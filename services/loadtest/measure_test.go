@@ -1,0 +1,95 @@
+//go:build loadtest
+
+package loadtest
+
+import (
+	"context"
+	"math"
+	"slices"
+	"sync"
+	"time"
+)
+
+// result is what one workload or baseline measured.
+type result struct {
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"` // "baseline" or "workload"
+	Calls      int      `json:"calls"`
+	Errors     int      `json:"errors"`
+	Seconds    float64  `json:"seconds"`
+	Throughput float64  `json:"throughput_rps"` // successful calls per second
+	P50ms      float64  `json:"p50_ms"`
+	P99ms      float64  `json:"p99_ms"`
+	Baseline   string   `json:"baseline,omitempty"`
+	Ratio      *float64 `json:"ratio_to_baseline,omitempty"` // Throughput / the baseline's
+	FirstError string   `json:"first_error,omitempty"`
+	latencies  []time.Duration
+}
+
+// measure runs call from concurrency goroutines, each calling it back to back until
+// duration has passed, and records every call's latency. Throughput counts the calls
+// that succeeded; p50 and p99 are of their latencies, exactly (nearest rank over every
+// sample), so an error that fails fast does not flatter them.
+func measure(name string, concurrency int, duration time.Duration, call func(ctx context.Context, worker, i int) error) result {
+	var (
+		mu       sync.Mutex
+		lat      []time.Duration
+		errs     int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(duration)
+	for w := range concurrency {
+		wg.Go(func() {
+			var mine []time.Duration
+			var myErrs int
+			var myFirst error
+			for i := 0; time.Now().Before(deadline); i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				t0 := time.Now()
+				err := call(ctx, w, i)
+				d := time.Since(t0)
+				cancel()
+				if err != nil {
+					myErrs++
+					if myFirst == nil {
+						myFirst = err
+					}
+					continue
+				}
+				mine = append(mine, d)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			lat = append(lat, mine...)
+			errs += myErrs
+			if firstErr == nil {
+				firstErr = myFirst
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	r := result{Name: name, Calls: len(lat) + errs, Errors: errs, Seconds: elapsed.Seconds(), latencies: lat}
+	r.Throughput = float64(len(lat)) / elapsed.Seconds()
+	slices.Sort(lat)
+	r.P50ms = ms(percentile(lat, 0.50))
+	r.P99ms = ms(percentile(lat, 0.99))
+	if firstErr != nil {
+		r.FirstError = firstErr.Error()
+	}
+	return r
+}
+
+// percentile is the nearest-rank percentile of sorted samples: the smallest sample with
+// at least p of the samples at or below it; 0 when there are none.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := int(math.Ceil(p * float64(len(sorted))))
+	return sorted[max(rank, 1)-1]
+}
+
+func ms(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }

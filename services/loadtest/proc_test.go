@@ -1,0 +1,172 @@
+//go:build loadtest
+
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is one ates subprocess: a service or an operator command. Its stdout and stderr
+// go to one log file.
+type proc struct {
+	name     string
+	logPath  string
+	httpAddr string // /readyz, for services
+	grpcAddr string // for the APIs
+	cmd      *exec.Cmd
+	done     chan struct{}
+	err      error
+}
+
+// startProc runs bin with args and env; the process is SIGKILLed at cleanup.
+func startProc(t *testing.T, bin, logDir, name string, env []string, args ...string) *proc {
+	t.Helper()
+	p := &proc{name: name, logPath: filepath.Join(logDir, name+".log"), done: make(chan struct{})}
+	f, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatalf("open log of %s: %v", name, err)
+	}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	// If the test binary dies without cleaning up (a timeout panic), take the child along.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		f.Close()
+		t.Fatalf("start %s: %v", name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		f.Close()
+		close(p.done)
+	}()
+	t.Cleanup(p.kill)
+	return p
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// wait waits for an operator command to exit and returns its exit error.
+func (p *proc) wait(timeout time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(timeout):
+		p.kill()
+		return fmt.Errorf("%s did not exit within %s", p.name, timeout)
+	}
+}
+
+// waitReady waits until /readyz answers 200, failing the test if the process exits
+// first or timeout passes.
+func (p *proc) waitReady(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	var last string
+	ok := waitFor(timeout, func() bool {
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited while waiting to be ready: %v; see %s", p.name, p.err, p.logPath)
+		default:
+		}
+		resp, err := client.Get("http://" + p.httpAddr + "/readyz")
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		resp.Body.Close()
+		last = resp.Status
+		return resp.StatusCode == http.StatusOK
+	})
+	if !ok {
+		t.Fatalf("%s not ready within %s (last: %s); see %s", p.name, timeout, last, p.logPath)
+	}
+}
+
+// waitFor polls cond every 50 ms until it holds (true) or timeout passes (false).
+func waitFor(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// freeAddr returns a loopback address whose port was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// repoRoot is the directory of go.mod.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	mod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatalf("go env GOMOD: %v", err)
+	}
+	return filepath.Dir(strings.TrimSpace(string(mod)))
+}
+
+// buildAtes builds the ates binary into a temporary directory.
+func buildAtes(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ates")
+	cmd := exec.Command("go", "build", "-o", bin, "./services/cmd/ates")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./services/cmd/ates: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// findRabbitmqctl finds rabbitmqctl, which creates the run's private vhost.
+func findRabbitmqctl(t *testing.T) string {
+	t.Helper()
+	if path, err := exec.LookPath("rabbitmqctl"); err == nil {
+		return path
+	}
+	for _, p := range []string{"/usr/sbin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatal("the load test needs rabbitmqctl (from rabbitmq-server, run as root or the rabbitmq user) to create a private vhost")
+	return ""
+}
+
+func rabbitmqctl(t *testing.T, path string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, path, append([]string{"-q"}, args...)...).CombinedOutput(); err != nil {
+		t.Errorf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}

@@ -1,0 +1,106 @@
+//go:build loadtest
+
+package loadtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+)
+
+// report is one run: where it ran, with what settings, and every result.
+type report struct {
+	Time        time.Time `json:"time"`
+	Commit      string    `json:"commit"`
+	Cores       int       `json:"cores"`
+	GoVersion   string    `json:"go_version"`
+	Duration    string    `json:"duration"`
+	BaselineDur string    `json:"baseline_duration"`
+	Concurrency int       `json:"concurrency"`
+	Workers     int       `json:"workers"`
+	Results     []result  `json:"results"`
+}
+
+// newReport fills in the machine and the ratio of every workload to its baseline.
+func newReport(t *testing.T, root string, cfg config, results []result) *report {
+	t.Helper()
+	rep := &report{
+		Time: time.Now().UTC(), Commit: gitCommit(root), Cores: runtime.NumCPU(), GoVersion: runtime.Version(),
+		Duration: cfg.duration.String(), BaselineDur: cfg.baselineDuration.String(),
+		Concurrency: cfg.concurrency, Workers: cfg.workers, Results: results,
+	}
+	base := map[string]float64{}
+	for _, r := range results {
+		if r.Kind == "baseline" {
+			base[r.Name] = r.Throughput
+		}
+	}
+	for i := range rep.Results {
+		r := &rep.Results[i]
+		if b := base[r.Baseline]; r.Baseline != "" && b > 0 {
+			ratio := r.Throughput / b
+			r.Ratio = &ratio
+		}
+	}
+	return rep
+}
+
+// table renders the results, with a legend.
+func (rep *report) table() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\naTES load test: %d callers, %s per workload, %s per baseline; %d cores, %s, commit %s\n",
+		rep.Concurrency, rep.Duration, rep.BaselineDur, rep.Cores, rep.GoVersion, rep.Commit)
+	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "workload\tcalls\terrors\treq/s\tp50 ms\tp99 ms\tbaseline\tratio\t")
+	for _, r := range rep.Results {
+		baseline, ratio := "-", "-"
+		if r.Baseline != "" {
+			baseline = r.Baseline
+		}
+		if r.Ratio != nil {
+			ratio = fmt.Sprintf("%.3f", *r.Ratio)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%s\t%s\t\n", r.Name, r.Calls, r.Errors, r.Throughput, r.P50ms, r.P99ms, baseline, ratio)
+	}
+	_ = w.Flush()
+	b.WriteString(`
+The first three rows are the baselines, measured in the same run with the same callers:
+grpc_health is a grpc.health.v1 Check on a bare in-process grpc.Server; pg_insert is a
+single-row INSERT through a pgx pool like the services'; amqp_publish_confirm is a
+persistent publish that waits for its broker confirm. req/s counts successful calls;
+p50/p99 are exact percentiles of their latencies; ratio is req/s over the baseline's.
+`)
+	return b.String()
+}
+
+// write stores the report as indented JSON, creating the directory.
+func (rep *report) write(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+// gitCommit is HEAD, with "-dirty" when the work tree has changes; "unknown" outside git.
+func gitCommit(root string) string {
+	out, err := exec.Command("git", "-C", root, "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	commit := strings.TrimSpace(string(out))
+	if st, err := exec.Command("git", "-C", root, "status", "--porcelain").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		commit += "-dirty"
+	}
+	return commit
+}
