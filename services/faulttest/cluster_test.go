@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ates/ates/services/internal/systemtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -187,7 +189,7 @@ func (c *cluster) pgURLVia(addr string) string {
 
 // env is the environment of an ates process whose database is reached at dbURL.
 func (c *cluster) env(dbURL string, extra ...string) []string {
-	return append(baseEnv(), append([]string{
+	return append(systemtest.BaseEnv(), append([]string{
 		"ATES_DATABASE_URL=" + dbURL,
 		"ATES_AMQP_URL=" + c.amqpURLVia(c.amqp.Addr()),
 		"ATES_SMTP_ADDR=" + c.smtp.Addr(),
@@ -202,7 +204,7 @@ func (c *cluster) env(dbURL string, extra ...string) []string {
 }
 
 // start runs one more replica of service and waits until it is ready. A free port found
-// by freeAddr can be taken by another program before the service binds it; the replica
+// by systemtest.FreeAddr can be taken by another program before the service binds it; the replica
 // then starts again on other ports.
 func (c *cluster) start(service string) *proc {
 	c.t.Helper()
@@ -232,10 +234,10 @@ func (c *cluster) spawn(service string) *proc {
 	}
 	n := len(c.procs[service]) + 1
 	upper := strings.ToUpper(service)
-	httpAddr, grpcAddr := freeAddr(t), ""
+	httpAddr, grpcAddr := systemtest.FreeAddr(t), ""
 	extra := []string{"ATES_" + upper + "_HTTP_ADDR=" + httpAddr}
 	if info.grpc {
-		grpcAddr = freeAddr(t)
+		grpcAddr = systemtest.FreeAddr(t)
 		extra = append(extra, "ATES_"+upper+"_GRPC_ADDR="+grpcAddr)
 	}
 	// Replica n of an API asks replica n of auth, if there is one.
@@ -280,7 +282,7 @@ func (c *cluster) command(name, dbURL string, env []string, args ...string) *pro
 	if c.amqp != nil {
 		p.env = c.env(dbURL, env...)
 	} else { // migrate, before the proxies exist
-		p.env = append(append(baseEnv(), "ATES_DATABASE_URL="+dbURL), env...)
+		p.env = append(append(systemtest.BaseEnv(), "ATES_DATABASE_URL="+dbURL), env...)
 	}
 	c.commands = append(c.commands, p)
 	p.start(c.t)
@@ -326,17 +328,6 @@ func (c *cluster) today() string {
 		c.t.Fatalf("load %s: %v", businessTZ, err)
 	}
 	return time.Now().In(loc).Format(time.DateOnly)
-}
-
-// baseEnv is the suite's environment without any ATES_ setting of the developer's shell.
-func baseEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ATES_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func hostPort(u *url.URL, defaultPort string) string {

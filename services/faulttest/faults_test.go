@@ -3,7 +3,6 @@
 package faulttest
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"os"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/pgtest"
+	"github.com/ates/ates/services/internal/systemtest"
 )
 
 // mailpitVersion is what the suite installs when no mailpit binary is found; the same
@@ -60,54 +60,10 @@ func newSuite(t *testing.T) *suite {
 	if s.amqpBase, err = url.Parse(broker.TestURL()); err != nil {
 		t.Fatalf("TEST_AMQP_URL: %v", err)
 	}
-	s.rabbitmqctl = findRabbitmqctl(t)
+	s.rabbitmqctl = systemtest.Rabbitmqctl(t)
 	ensureMailpit(t)
-	s.bin = buildAtes(t)
+	s.bin = systemtest.BuildAtes(t)
 	return s
-}
-
-// buildAtes builds the ates binary once into a temporary directory.
-func buildAtes(t *testing.T) string {
-	t.Helper()
-	mod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(mod)))
-	bin := filepath.Join(t.TempDir(), "ates")
-	cmd := exec.Command("go", "build", "-o", bin, "./services/cmd/ates")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./services/cmd/ates: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// findRabbitmqctl finds rabbitmqctl, which creates each scenario's private vhost. There
-// is no way around it: the services take one AMQP URL, and only a vhost keeps their
-// fixed queue names apart from a developer's `make run` on the same broker.
-func findRabbitmqctl(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("rabbitmqctl")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl"} {
-			if _, err := os.Stat(p); err == nil {
-				path = p
-				break
-			}
-		}
-	}
-	if path == "" {
-		t.Fatal("the fault suite needs rabbitmqctl (from the rabbitmq-server package, run as root or the rabbitmq user) " +
-			"to create a private vhost per scenario; it is not on PATH nor in /usr/sbin or /usr/local/sbin")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, path, "-q", "list_vhosts").CombinedOutput(); err != nil {
-		t.Fatalf("rabbitmqctl list_vhosts failed (the fault suite creates a vhost per scenario; run it as root or "+
-			"as a user who can read RabbitMQ's Erlang cookie): %v\n%s", err, out)
-	}
-	return path
 }
 
 // ensureMailpit installs Mailpit with go install when no binary is found where

@@ -5,7 +5,6 @@ package faulttest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -170,7 +169,7 @@ func (p *proc) waitReady(path string, timeout time.Duration) error {
 }
 
 // lostPortRace reports whether the process ended because another program took one of
-// the ports freeAddr found free before the process could bind it.
+// the ports systemtest.FreeAddr found free before the process could bind it.
 func (p *proc) lostPortRace() bool {
 	b, err := os.ReadFile(p.logPath)
 	return err == nil && strings.Contains(string(b), "address already in use")
@@ -186,15 +185,4 @@ func isDone(ch chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

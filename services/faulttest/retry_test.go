@@ -6,9 +6,10 @@ import (
 	"context"
 	"time"
 
+	"os"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"os"
 
 	"github.com/google/uuid"
 )

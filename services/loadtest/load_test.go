@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ates/ates/services/internal/systemtest"
+
 	accountingv1 "github.com/ates/ates/gen/accounting/v1"
 	analyticsv1 "github.com/ates/ates/gen/analytics/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
@@ -43,7 +45,7 @@ func loadConfig(t *testing.T, root string) config {
 // TestLoad measures the baselines, then every workload against the running system, and
 // prints one table (also written as JSON).
 func TestLoad(t *testing.T) {
-	root := repoRoot(t)
+	root := systemtest.RepoRoot(t)
 	cfg := loadConfig(t, root)
 	t.Logf("each workload %s, each baseline %s, %d concurrent callers, %d workers", cfg.duration, cfg.baselineDuration, cfg.concurrency, cfg.workers)
 	s := startSystem(t, cfg.workers)

@@ -5,7 +5,6 @@ package loadtest
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -112,54 +111,6 @@ func waitFor(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return true
-}
-
-// freeAddr returns a loopback address whose port was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// repoRoot is the directory of go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	mod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(mod)))
-}
-
-// buildAtes builds the ates binary into a temporary directory.
-func buildAtes(t *testing.T, root string) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ates")
-	cmd := exec.Command("go", "build", "-o", bin, "./services/cmd/ates")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./services/cmd/ates: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// findRabbitmqctl finds rabbitmqctl, which creates the run's private vhost.
-func findRabbitmqctl(t *testing.T) string {
-	t.Helper()
-	if path, err := exec.LookPath("rabbitmqctl"); err == nil {
-		return path
-	}
-	for _, p := range []string{"/usr/sbin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("the load test needs rabbitmqctl (from rabbitmq-server, run as root or the rabbitmq user) to create a private vhost")
-	return ""
 }
 
 func rabbitmqctl(t *testing.T, path string, args ...string) {

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ates/ates/services/internal/systemtest"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
@@ -59,8 +61,8 @@ func startSystem(t *testing.T, workers int) *system {
 	if err != nil {
 		t.Fatalf("TEST_AMQP_URL: %v", err)
 	}
-	ctl := findRabbitmqctl(t)
-	s := &system{bin: buildAtes(t, repoRoot(t)), procs: map[string]*proc{}, workers: workers}
+	ctl := systemtest.Rabbitmqctl(t)
+	s := &system{bin: systemtest.BuildAtes(t), procs: map[string]*proc{}, workers: workers}
 	s.logDir, err = os.MkdirTemp("", "ates-loadtest-")
 	if err != nil {
 		t.Fatalf("log directory: %v", err)
@@ -79,7 +81,7 @@ func startSystem(t *testing.T, workers int) *system {
 	u.Path = "/" + dbName
 	s.dbURL = u.String()
 	t.Cleanup(func() { dropDatabase(t, pgBase.String(), dbName) })
-	migrate := startProc(t, s.bin, s.logDir, "migrate", append(baseEnv(), "ATES_DATABASE_URL="+s.dbURL), "migrate")
+	migrate := startProc(t, s.bin, s.logDir, "migrate", append(systemtest.BaseEnv(), "ATES_DATABASE_URL="+s.dbURL), "migrate")
 	if err := migrate.wait(60 * time.Second); err != nil {
 		t.Fatalf("ates migrate: %v; see %s", err, migrate.logPath)
 	}
@@ -112,7 +114,7 @@ func (s *system) env(extra ...string) []string {
 	if smtp == "" {
 		smtp = "127.0.0.1:1025"
 	}
-	return append(baseEnv(), append([]string{
+	return append(systemtest.BaseEnv(), append([]string{
 		"ATES_DATABASE_URL=" + s.dbURL,
 		"ATES_AMQP_URL=" + s.amqpURL,
 		"ATES_SMTP_ADDR=" + smtp,
@@ -126,11 +128,11 @@ func (s *system) env(extra ...string) []string {
 func (s *system) start(t *testing.T, name string) {
 	t.Helper()
 	upper := strings.ToUpper(name)
-	httpAddr := freeAddr(t)
+	httpAddr := systemtest.FreeAddr(t)
 	extra := []string{"ATES_" + upper + "_HTTP_ADDR=" + httpAddr}
 	grpcAddr := ""
 	if name == "auth" || name == "tasks" || name == "accounting" || name == "analytics" {
-		grpcAddr = freeAddr(t)
+		grpcAddr = systemtest.FreeAddr(t)
 		extra = append(extra, "ATES_"+upper+"_GRPC_ADDR="+grpcAddr)
 	}
 	if auth := s.procs["auth"]; auth != nil {
@@ -208,17 +210,6 @@ func dropDatabase(t *testing.T, baseURL, name string) {
 	if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		t.Logf("drop database %s: %v", name, err)
 	}
-}
-
-// baseEnv is the environment without any ATES_ setting of the developer's shell.
-func baseEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "ATES_") {
-			env = append(env, kv)
-		}
-	}
-	return env
 }
 
 func randomHex(n int) string {

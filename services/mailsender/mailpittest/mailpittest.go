@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"go/build"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -21,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ates/ates/services/internal/systemtest"
 )
 
 // Server is a running Mailpit.
@@ -138,8 +139,8 @@ func Start(t testing.TB, flags ...string) Server {
 	if bin == "" {
 		t.Skip("no mailpit binary on PATH, in GOBIN or in GOPATH/bin; bash .ci/mailpit.sh installs it")
 	}
-	s := Server{SMTP: freeAddr(t)}
-	httpAddr := freeAddr(t)
+	s := Server{SMTP: systemtest.FreeAddr(t)}
+	httpAddr := systemtest.FreeAddr(t)
 	s.API = "http://" + httpAddr
 	args := append([]string{
 		"--smtp", s.SMTP, "--listen", httpAddr,
@@ -186,15 +187,4 @@ func binary() string {
 		}
 	}
 	return ""
-}
-
-// freeAddr returns a loopback address with a port free at the time of the call.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
