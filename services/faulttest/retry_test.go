@@ -4,9 +4,8 @@ package faulttest
 
 import (
 	"context"
-	"time"
-
 	"os"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
