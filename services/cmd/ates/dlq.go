@@ -32,7 +32,7 @@ const dlqUsage = `usage: ates dlq list|show|replay|purge --queue QUEUE [--id ID[
            dead-letter queue once the broker confirmed its copy
   purge    delete dead letters (--id, or all) for good; asks first unless --yes
 
-QUEUE is a consumer's queue (ates.taskhandler, ates.mailsender) or its .dead queue.`
+QUEUE is a consumer's queue (ates.taskhandler, ates.mailsender) or its .dead queue`
 
 // dlq is `ates dlq`: the operator's handle on dead letters.
 func dlq(ctx context.Context, cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {

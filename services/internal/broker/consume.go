@@ -234,9 +234,9 @@ func (cons *consumer) process(ctx context.Context, raw amqp.Delivery) {
 	if tp, ok := d.Headers[HeaderTraceparent].(string); ok {
 		log = log.With("traceparent", tp)
 	}
-	if n := toInt64(raw.Headers["x-delivery-count"]); n > 0 {
+	if d.Redelivered > 0 {
 		// Handed out before without being settled: a consumer died or lost its channel.
-		log = log.With("redelivered", n)
+		log = log.With("redelivered", d.Redelivered)
 	}
 	if cons.breaker.isOpen() {
 		cons.retryLater(ctx, raw, d, d.Attempt-1, errPaused, log)
