@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/ates/ates/services/accounting/ledgertest"
-	"github.com/ates/ates/services/internal/bizday"
-	"github.com/ates/ates/services/internal/pgtest"
 )
 
 // BenchmarkReadsOfABusyDay reads an open day of 100 workers whose audit log holds 10,000
@@ -18,16 +16,7 @@ func BenchmarkReadsOfABusyDay(b *testing.B) {
 	ctx := context.Background()
 	for _, tasks := range []int{5_000, 100_000} {
 		b.Run(fmt.Sprintf("rows=%d", 2*tasks), func(b *testing.B) {
-			pool, _ := pgtest.NewDB(b)
-			const date = "2026-01-15"
-			workers := ledgertest.New(b, pool).Busy(date, 100, tasks)
-			if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
-				b.Fatal(err)
-			}
-			day, err := bizday.Parse(date)
-			if err != nil {
-				b.Fatal(err)
-			}
+			pool, day, workers := ledgertest.BusyDay(b, "2026-01-15", 100, tasks)
 			s := newStore(pool)
 			b.Run("GetStats", func(b *testing.B) {
 				for b.Loop() {

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/ates/ates/services/accounting/ledgertest"
-	"github.com/ates/ates/services/internal/bizday"
-	"github.com/ates/ates/services/internal/pgtest"
 )
 
 // BenchmarkReadsOfABusyDay reads an open day of 100 workers whose audit log holds 10,000
@@ -18,16 +16,7 @@ func BenchmarkReadsOfABusyDay(b *testing.B) {
 	ctx := context.Background()
 	for _, tasks := range []int{5_000, 100_000} {
 		b.Run(fmt.Sprintf("rows=%d", 2*tasks), func(b *testing.B) {
-			pool, _ := pgtest.NewDB(b)
-			const date = "2026-01-15"
-			ledgertest.New(b, pool).Busy(date, 100, tasks)
-			if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
-				b.Fatal(err)
-			}
-			day, err := bizday.Parse(date)
-			if err != nil {
-				b.Fatal(err)
-			}
+			pool, day, _ := ledgertest.BusyDay(b, "2026-01-15", 100, tasks)
 			from := day.AddDate(0, 0, -29)
 			s := &store{pool: pool}
 			b.Run("GetWorkerStats", func(b *testing.B) {

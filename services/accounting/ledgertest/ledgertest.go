@@ -7,9 +7,13 @@ import (
 	"crypto/rand"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/pgtest"
 )
 
 // User is a user row.
@@ -146,6 +150,23 @@ func (b *Book) exec(sql string, args ...any) {
 	if _, err := b.pool.Exec(context.Background(), sql, args...); err != nil {
 		b.t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// BusyDay is a fresh migrated database holding one busy day (see Busy) of workers
+// workers and tasks tasks on date, vacuumed and analysed so that reads plan as they
+// would on a live database. It returns the pool, the day and the workers' ids.
+func BusyDay(tb testing.TB, date string, workers, tasks int) (*pgxpool.Pool, time.Time, []uuid.UUID) {
+	tb.Helper()
+	pool, _ := pgtest.NewDB(tb)
+	ids := New(tb, pool).Busy(date, workers, tasks)
+	if _, err := pool.Exec(context.Background(), "VACUUM ANALYZE"); err != nil {
+		tb.Fatalf("vacuum: %v", err)
+	}
+	day, err := bizday.Parse(date)
+	if err != nil {
+		tb.Fatalf("day %q: %v", date, err)
+	}
+	return pool, day, ids
 }
 
 // Busy adds workers new workers and a busy day: tasks tasks assigned round-robin to
