@@ -138,7 +138,12 @@ FROM (SELECT date_bin('15 minutes', completed_at, TIMESTAMPTZ '2000-01-01 00:00:
       FROM tasks WHERE status = 'complete') c
 ORDER BY slot, reward, completed_at, id;
 
+-- GetTopTask reads task_tops now; nothing else looks up completed tasks by completion
+-- time, so the index would only cost every completion a write.
+DROP INDEX tasks_completed_at_idx;
+
 -- +goose Down
+CREATE INDEX tasks_completed_at_idx ON tasks (completed_at, reward DESC) WHERE status = 'complete';
 DROP TRIGGER tasks_top_insert ON tasks;
 DROP TRIGGER tasks_top_complete ON tasks;
 DROP FUNCTION task_tops_offer();
