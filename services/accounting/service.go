@@ -33,6 +33,7 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, auth authn
 		Ready:        map[string]server.Check{"postgres": pool.Ping},
 
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Pprof:           cfg.Pprof,
 	})
 }
 

@@ -30,6 +30,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Aut
 		Gateways:        []server.GatewayFunc{analyticsv1.RegisterAnalyticsServiceHandlerFromEndpoint},
 		Ready:           deps.Checks(),
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Pprof:           cfg.Pprof,
 	})
 }
 

@@ -40,6 +40,7 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.
 		Ready:    map[string]server.Check{"postgres": pool.Ping},
 
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Pprof:           cfg.Pprof,
 	})
 	if err != nil {
 		return nil, nil, err

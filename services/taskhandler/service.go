@@ -1,7 +1,7 @@
 // Package taskhandler applies the task events (task_create, task_complete, task_assign,
-// tasks_reassign) to the tasks table and the audit log. Every event is applied in one
-// transaction together with its processed-events row and acknowledged after commit, so a
-// redelivered event changes nothing.
+// tasks_reassign) to the tasks table and the audit log. Every event is applied together
+// with its processed-events row, in a transaction that applies a batch of events, and
+// acknowledged after that commit, so a redelivered event changes nothing.
 package taskhandler
 
 import (
@@ -22,13 +22,14 @@ import (
 
 // Service is a built taskhandler: its health server and its consumer.
 type Service struct {
-	Server   *server.Server
-	deps     *app.Deps
-	queue    string
-	prefetch int
-	timeout  time.Duration
-	retry    [2]time.Duration
-	handler  *handler
+	Server    *server.Server
+	deps      *app.Deps
+	queue     string
+	prefetch  int
+	batchSize int
+	timeout   time.Duration
+	retry     [2]time.Duration
+	handler   *handler
 }
 
 // New builds taskhandler on deps; queue names its durable queue (events.TaskhandlerQueue
@@ -44,12 +45,13 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 	}, []string{"routing_key", "outcome"})
 	srv.Registry().MustRegister(processed)
 	return &Service{
-		Server:   srv,
-		deps:     deps,
-		queue:    queue,
-		prefetch: cfg.TaskhandlerPrefetch,
-		timeout:  cfg.EventTimeout,
-		retry:    [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax},
+		Server:    srv,
+		deps:      deps,
+		queue:     queue,
+		prefetch:  cfg.TaskhandlerPrefetch,
+		batchSize: cfg.TaskhandlerBatch,
+		timeout:   cfg.EventTimeout,
+		retry:     [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax},
 		handler: &handler{
 			store:     &store{pool: deps.Pool, loc: cfg.BusinessTZ, now: time.Now},
 			log:       log,
@@ -67,11 +69,28 @@ func (s *Service) Declare(ctx context.Context) error {
 }
 
 // Consume declares the queue and applies events until ctx ends, finishing the events in
-// hand before it returns.
+// hand before it returns. The events the consumer's handlers take at once (up to the
+// prefetch) are applied in batches of up to the batch size per transaction.
 func (s *Service) Consume(ctx context.Context) error {
 	if err := s.Declare(ctx); err != nil {
 		return err
 	}
+	st := s.handler.store
+	if st.batch == nil {
+		st.batch = newBatcher(st, s.batchSize, s.timeout, s.Server.Registry())
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.batch.run(stop)
+	}()
+	// The batcher outlives the consumer, which waits for its handlers, which wait for
+	// the batcher.
+	defer func() {
+		close(stop)
+		<-done
+	}()
 	return s.deps.Broker.Consume(ctx, broker.ConsumerConfig{
 		Queue:    s.queue,
 		Prefetch: s.prefetch,

@@ -39,33 +39,20 @@ const (
 	Duplicate Outcome = "duplicate"
 )
 
-// store applies events to tasks and the audit log, each in one transaction together with
-// the processed-events row that makes redelivery harmless.
+// store applies events to tasks and the audit log. Each event is applied together with
+// the processed-events row that makes redelivery harmless; the batcher puts many events
+// in one transaction (see batch.go).
 type store struct {
-	pool *pgxpool.Pool
-	loc  *time.Location
-	now  func() time.Time
+	pool  *pgxpool.Pool
+	loc   *time.Location
+	now   func() time.Time
+	batch *batcher // nil: each event in a transaction of its own
 }
 
-// apply runs fn for event id in one transaction. A rejection is recorded as the outcome
-// and committed. An integrity error that says the event itself is wrong (it names a row
-// that does not exist, or creates a task whose id is taken) aborts that transaction, so
-// it is recorded as a rejection in a second one: acknowledged at once, not retried. Any
-// other integrity error (a check the data breaks) is returned: a message that can never
-// be applied, for the dead-letter queue, where an operator sees it.
-func (s *store) apply(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, at stamp) error) (Outcome, string, error) {
-	outcome, reason, err := s.tx(ctx, id, fn)
-	var why string
-	switch {
-	case pgutil.ConstraintOf(err, "23503") != "":
-		why = fmt.Sprintf("the event refers to a row that does not exist (%s)", pgutil.ConstraintOf(err, "23503"))
-	case pgutil.ConstraintOf(err, "23505") == "tasks_pkey":
-		why = "a task with this id exists already"
-	default:
-		return outcome, reason, err
-	}
-	return s.tx(ctx, id, func(*taskhandlerdb.Queries, stamp) error { return reject("%s", why) })
-}
+// change is what one event does to the database: fn runs inside the transaction that
+// claims the event. It returns a rejection (reject) before it writes anything, or an
+// error that aborts the transaction.
+type change func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error
 
 // stamp is when an event is applied: the instant, and the business day its money rows
 // are written to (the first open day, see ledger.FirstOpen).
@@ -74,49 +61,120 @@ type stamp struct {
 	day time.Time
 }
 
-func (s *store) tx(ctx context.Context, id uuid.UUID, fn func(q *taskhandlerdb.Queries, at stamp) error) (Outcome, string, error) {
-	outcome, reason := Applied, ""
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+// result is what applying one event did.
+type result struct {
+	outcome Outcome
+	reason  string
+	err     error
+}
+
+// apply applies the event id: through the batcher when the consumer runs one, alone
+// otherwise.
+func (s *store) apply(ctx context.Context, id uuid.UUID, fn change) (Outcome, string, error) {
+	var r result
+	if s.batch != nil {
+		r = s.batch.submit(ctx, id, fn)
+	} else {
+		r = s.alone(ctx, id, fn)
+	}
+	return r.outcome, r.reason, r.err
+}
+
+// alone applies one event in a transaction of its own. A rejection is recorded as the
+// outcome and committed. An integrity error that says the event itself is wrong (it
+// names a row that does not exist, or creates a task whose id is taken) aborts that
+// transaction, so it is recorded as a rejection in a second one: acknowledged at once,
+// not retried. Any other integrity error (a check the data breaks) is returned: a
+// message that can never be applied, for the dead-letter queue, where an operator sees
+// it.
+func (s *store) alone(ctx context.Context, id uuid.UUID, fn change) result {
+	rs, _, err := s.tx(ctx, []pending{{id: id, fn: fn}})
+	var why string
+	switch {
+	case err == nil:
+		return rs[0]
+	case pgutil.ConstraintOf(err, "23503") != "":
+		why = fmt.Sprintf("the event refers to a row that does not exist (%s)", pgutil.ConstraintOf(err, "23503"))
+	case pgutil.ConstraintOf(err, "23505") == "tasks_pkey":
+		why = "a task with this id exists already"
+	default:
+		return result{err: err}
+	}
+	rs, _, err = s.tx(ctx, []pending{{id: id, fn: func(context.Context, *taskhandlerdb.Queries, stamp) error {
+		return reject("%s", why)
+	}}})
+	if err != nil {
+		return result{err: err}
+	}
+	return rs[0]
+}
+
+// pending is one event to apply: its id and its change.
+type pending struct {
+	id uuid.UUID
+	fn change
+}
+
+// tx applies events in order in one transaction, all stamped with the same instant and
+// day, and commits them together. If one fails, the transaction is rolled back, and
+// failed is its index (-1 when the commit or the transaction's own statements failed).
+func (s *store) tx(ctx context.Context, events []pending) (rs []result, failed int, err error) {
+	rs, failed = make([]result, len(events)), -1
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := taskhandlerdb.New(tx)
 		// The clock is read only once the lock is held: see CloseLockShared.
 		if err := q.CloseLockShared(ctx); err != nil {
 			return fmt.Errorf("wait for a running daily close: %w", err)
 		}
 		at := stamp{now: s.now().UTC().Truncate(time.Microsecond)}
-		claimed, err := q.ProcessedEventClaim(ctx, taskhandlerdb.ProcessedEventClaimParams{Consumer: events.TaskhandlerConsumer, EventID: id})
-		if err != nil {
-			return fmt.Errorf("claim event: %w", err)
-		}
-		if claimed == 0 {
-			outcome = Duplicate
-			return nil
-		}
-		// Under the lock a close cannot commit meanwhile, so no row of this event can
-		// land in a day that closes before the event commits.
+		// Under the lock a close cannot commit meanwhile, so no row of these events can
+		// land in a day that closes before they commit.
 		lastClosed, err := q.ClosedDayLast(ctx)
 		if err != nil {
 			return fmt.Errorf("read the last closed day: %w", err)
 		}
 		at.day = ledger.FirstOpen(bizday.Of(at.now, s.loc), lastClosed)
-		var rej *rejection
-		switch err := fn(q, at); {
-		case errors.As(err, &rej):
-			outcome, reason = Rejected, rej.reason
-			// Whatever fn wrote before it rejected is rolled back to here.
-			if err := q.ProcessedEventReject(ctx, taskhandlerdb.ProcessedEventRejectParams{
-				Consumer: events.TaskhandlerConsumer, EventID: id, Reason: rej.reason,
-			}); err != nil {
-				return fmt.Errorf("record rejection: %w", err)
+		for i, ev := range events {
+			if rs[i], err = applyOne(ctx, q, ev, at); err != nil {
+				failed = i
+				return err
 			}
-		case err != nil:
-			return err
 		}
-		return q.ProcessedEventNotify(ctx, id.String())
+		return nil
 	})
 	if err != nil {
-		return "", "", err
+		return nil, failed, err
 	}
-	return outcome, reason, nil
+	return rs, -1, nil
+}
+
+// applyOne claims one event and applies its change, inside a transaction.
+func applyOne(ctx context.Context, q *taskhandlerdb.Queries, ev pending, at stamp) (result, error) {
+	claimed, err := q.ProcessedEventClaim(ctx, taskhandlerdb.ProcessedEventClaimParams{Consumer: events.TaskhandlerConsumer, EventID: ev.id})
+	if err != nil {
+		return result{}, fmt.Errorf("claim event: %w", err)
+	}
+	if claimed == 0 {
+		return result{outcome: Duplicate}, nil
+	}
+	r := result{outcome: Applied}
+	var rej *rejection
+	switch err := ev.fn(ctx, q, at); {
+	case errors.As(err, &rej):
+		// A change rejects before it writes, so the claim is all there is to amend.
+		r = result{outcome: Rejected, reason: rej.reason}
+		if err := q.ProcessedEventReject(ctx, taskhandlerdb.ProcessedEventRejectParams{
+			Consumer: events.TaskhandlerConsumer, EventID: ev.id, Reason: rej.reason,
+		}); err != nil {
+			return result{}, fmt.Errorf("record rejection: %w", err)
+		}
+	case err != nil:
+		return result{}, err
+	}
+	if err := q.ProcessedEventNotify(ctx, ev.id.String()); err != nil {
+		return result{}, fmt.Errorf("notify: %w", err)
+	}
+	return r, nil
 }
 
 // uuids parses the ids an event carries. protovalidate checked them already, so an error
@@ -161,7 +219,7 @@ func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreat
 	if err != nil {
 		return "", "", err
 	}
-	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
+	return s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
 		t, err := q.TaskCreate(ctx, taskhandlerdb.TaskCreateParams{
 			ID:          ids[0],
 			AuthorID:    ids[1],
@@ -187,7 +245,7 @@ func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCom
 		return "", "", err
 	}
 	taskID, worker := ids[0], ids[1]
-	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
+	return s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
 		t, err := q.TaskComplete(ctx, taskhandlerdb.TaskCompleteParams{ID: taskID, WorkerID: worker, Now: at.now})
 		if errors.Is(err, pgx.ErrNoRows) {
 			if err := s.unchangeable(ctx, q, taskID); err != nil {
@@ -232,7 +290,7 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 		}
 		assignee = uuid.NullUUID{UUID: a[0], Valid: true}
 	}
-	return s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
+	return s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
 		t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: assignee, Now: at.now})
 		if errors.Is(err, pgx.ErrNoRows) {
 			if err := s.unchangeable(ctx, q, taskID); err != nil {
@@ -267,7 +325,7 @@ func (s *store) reassign(ctx context.Context, id uuid.UUID, ev *eventsv1.TasksRe
 		op = ops[0]
 	}
 	moved := 0
-	outcome, reason, err := s.apply(ctx, id, func(q *taskhandlerdb.Queries, at stamp) error {
+	outcome, reason, err := s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
 		rows, err := q.TasksReassign(ctx, taskhandlerdb.TasksReassignParams{
 			TaskIds: ids, Now: at.now, BusinessDate: at.day, EventID: id, OperationID: op,
 		})

@@ -46,6 +46,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Aut
 		Gateways:        []server.GatewayFunc{tasksv1.RegisterTaskServiceHandlerFromEndpoint},
 		Ready:           deps.Checks(),
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Pprof:           cfg.Pprof,
 	})
 	if err != nil {
 		return nil, err

@@ -116,6 +116,7 @@ func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logg
 		Logger:          log,
 		Ready:           d.Checks(),
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Pprof:           cfg.Pprof,
 	})
 }
 

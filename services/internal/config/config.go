@@ -84,6 +84,9 @@ type Config struct {
 	LogLevel slog.Level `env:"ATES_LOG_LEVEL" envDefault:"info"`
 	// LogFormat is text or json.
 	LogFormat string `env:"ATES_LOG_FORMAT" envDefault:"text"`
+	// Pprof serves Go's profiles under /debug/pprof/ on each service's HTTP port (the
+	// one with /metrics). Off by default: profiles reveal internals and cost CPU.
+	Pprof bool `env:"ATES_PPROF" envDefault:"false"`
 	// StartupTimeout bounds how long a service waits for PostgreSQL and RabbitMQ to answer
 	// when it starts before them.
 	StartupTimeout time.Duration `env:"ATES_STARTUP_TIMEOUT" envDefault:"60s"`
@@ -100,8 +103,11 @@ type Config struct {
 	WaitTimeout time.Duration `env:"ATES_WAIT_TIMEOUT" envDefault:"30s"`
 	// ReassignBatchSize is how many task ids one tasks_reassign event carries (at most 1000).
 	ReassignBatchSize int `env:"ATES_REASSIGN_BATCH_SIZE" envDefault:"1000"`
-	// TaskhandlerPrefetch is how many events taskhandler applies at once.
-	TaskhandlerPrefetch int `env:"ATES_TASKHANDLER_PREFETCH" envDefault:"16"`
+	// TaskhandlerPrefetch is how many events taskhandler holds unacknowledged at once:
+	// the pool its batches are made from.
+	TaskhandlerPrefetch int `env:"ATES_TASKHANDLER_PREFETCH" envDefault:"256"`
+	// TaskhandlerBatch is the most events taskhandler applies in one transaction.
+	TaskhandlerBatch int `env:"ATES_TASKHANDLER_BATCH" envDefault:"128"`
 	// CloseDaySchedule is the cron spec (in the business time zone) of the daily close.
 	CloseDaySchedule string `env:"ATES_CLOSE_DAY_SCHEDULE" envDefault:"5 0 * * *"`
 	// OutboxPollInterval is how often dailyaccounting's relay looks for unsent outbox rows.
@@ -188,6 +194,9 @@ func (c Config) validate() error {
 	}
 	if c.TaskhandlerPrefetch < 1 {
 		errs = append(errs, errors.New("ATES_TASKHANDLER_PREFETCH must be at least 1"))
+	}
+	if c.TaskhandlerBatch < 1 || c.TaskhandlerBatch > 10000 {
+		errs = append(errs, errors.New("ATES_TASKHANDLER_BATCH must be between 1 and 10000"))
 	}
 	if c.EventTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_EVENT_TIMEOUT must be positive"))

@@ -1,0 +1,136 @@
+package taskhandler
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ates/ates/services/internal/broker"
+)
+
+// batcher applies the events the consumer's handlers submit many to a transaction:
+// group commit. Every event still has its own processed-events row and its own outcome,
+// and its handler returns (and its delivery is acked) only after the transaction that
+// applied it committed, so batching changes what a commit costs, not what is applied.
+//
+// Why: each event's transaction notifies waiting API calls, and PostgreSQL serializes
+// the commits of notifying transactions (one WAL flush each, no group commit), which
+// capped taskhandler at one event per flush. A batch pays one flush for many events.
+//
+// One goroutine applies batches one after another, so the batches of one taskhandler
+// never wait for each other's row locks or deadlock; events that arrive while a batch
+// runs form the next one. If an event fails with an error of its own (a constraint it
+// breaks), the batch is rolled back; the events before it are applied again, then that
+// event alone (where it is recorded as a rejection or reaches the dead-letter queue),
+// then the events after it, so that it cannot sink its neighbours. Any other failure
+// (the database went away, the commit failed) is every event's:
+// each handler gets the error and the consumer middleware retries it.
+type batcher struct {
+	store   *store
+	max     int
+	timeout time.Duration
+	queue   chan submission
+	size    prometheus.Histogram
+}
+
+// submission is one event waiting for the batcher, with where its result goes.
+type submission struct {
+	pending
+	done chan result
+}
+
+func newBatcher(s *store, max int, timeout time.Duration, reg prometheus.Registerer) *batcher {
+	size := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ates_taskhandler_batch_events",
+		Help:    "Events per committed taskhandler transaction (an event that broke a constraint in a batch is counted again in a transaction of its own).",
+		Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512},
+	})
+	if reg != nil {
+		reg.MustRegister(size)
+	}
+	return &batcher{store: s, max: max, timeout: timeout, queue: make(chan submission), size: size}
+}
+
+// submit hands one event to the batcher and waits for its result. If ctx ends first the
+// caller gets ctx's error (a transient failure: the event is retried, and found applied
+// if its batch committed after all).
+func (b *batcher) submit(ctx context.Context, id uuid.UUID, fn change) result {
+	sub := submission{pending: pending{id: id, fn: fn}, done: make(chan result, 1)}
+	select {
+	case b.queue <- sub:
+	case <-ctx.Done():
+		return result{err: ctx.Err()}
+	}
+	select {
+	case r := <-sub.done:
+		return r
+	case <-ctx.Done():
+		return result{err: ctx.Err()}
+	}
+}
+
+// run applies batches until stop is closed. It is stopped only once no handler can
+// submit any more (the consumer has returned).
+func (b *batcher) run(stop <-chan struct{}) {
+	batch := make([]submission, 0, b.max)
+	for {
+		select {
+		case <-stop:
+			return
+		case sub := <-b.queue:
+			batch = append(batch[:0], sub)
+		}
+		// Whatever else is waiting joins, up to the limit; nothing waits for more.
+	fill:
+		for len(batch) < b.max {
+			select {
+			case sub := <-b.queue:
+				batch = append(batch, sub)
+			default:
+				break fill
+			}
+		}
+		b.apply(batch)
+	}
+}
+
+// apply applies one batch, isolating the events that fail on their own.
+func (b *batcher) apply(batch []submission) {
+	for len(batch) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		evs := make([]pending, len(batch))
+		for i, sub := range batch {
+			evs[i] = sub.pending
+		}
+		rs, failed, err := b.store.tx(ctx, evs)
+		cancel()
+		switch {
+		case err == nil:
+			b.size.Observe(float64(len(batch)))
+			for i, sub := range batch {
+				sub.done <- rs[i]
+			}
+			return
+		case failed < 0 || !broker.IsPermanent(err):
+			// Not one event's fault: all of them fail, and are retried.
+			for _, sub := range batch {
+				sub.done <- result{err: err}
+			}
+			return
+		}
+		// One event broke a constraint. The events before it go first (they applied
+		// cleanly), then it alone, then the rest: the batch's order is kept, so no event
+		// is judged against a neighbour's rollback.
+		if failed > 0 {
+			b.apply(batch[:failed])
+		}
+		bad := batch[failed]
+		ctx, cancel = context.WithTimeout(context.Background(), b.timeout)
+		bad.done <- b.store.alone(ctx, bad.id, bad.fn)
+		cancel()
+		b.size.Observe(1)
+		batch = batch[failed+1:]
+	}
+}
