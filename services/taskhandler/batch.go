@@ -17,16 +17,22 @@ import (
 //
 // Why: each event's transaction notifies waiting API calls, and PostgreSQL serializes
 // the commits of notifying transactions (one WAL flush each, no group commit), which
-// capped taskhandler at one event per flush. A batch pays one flush for many events.
+// capped taskhandler at one event per flush. A batch pays one flush for many events,
+// and claims its events, notifies and writes its money rows in one statement each.
 //
-// One goroutine applies batches one after another, so the batches of one taskhandler
-// never wait for each other's row locks or deadlock; events that arrive while a batch
-// runs form the next one. If an event fails with an error of its own (a constraint it
-// breaks), the batch is rolled back; the events before it are applied again, then that
-// event alone (where it is recorded as a rejection or reaches the dead-letter queue),
-// then the events after it, so that it cannot sink its neighbours. Any other failure
-// (the database went away, the commit failed) is every event's:
-// each handler gets the error and the consumer middleware retries it.
+// A few appliers (ATES_TASKHANDLER_APPLIERS) each run one batch after another; events
+// that arrive while they are busy form the next batches. Batches of different appliers
+// do not deadlock on the money read model: each writes its money rows in one COPY at
+// its end, whose trigger upserts the (worker, day) rows in key order. A deadlock
+// elsewhere (two batches completing the same task) fails both batches' events
+// transiently, and they are retried.
+//
+// If an event fails with an error of its own (a constraint it breaks), the batch is
+// rolled back; the events before it are applied again, then that event alone (where it
+// is recorded as a rejection or reaches the dead-letter queue), then the events after
+// it, so that it cannot sink its neighbours. Any other failure (the database went away,
+// the commit failed) is every event's: each handler gets the error and the consumer
+// middleware retries it.
 type batcher struct {
 	store   *store
 	max     int
@@ -113,10 +119,17 @@ func (b *batcher) apply(batch []submission) {
 				sub.done <- rs[i]
 			}
 			return
-		case failed < 0 || !broker.IsPermanent(err):
+		case failed == -1 || !broker.IsPermanent(err):
 			// Not one event's fault: all of them fail, and are retried.
 			for _, sub := range batch {
 				sub.done <- result{err: err}
+			}
+			return
+		case failed == moneyFailed:
+			// The batch's money rows broke a constraint together: each event goes
+			// alone, in order, which finds the one at fault.
+			for _, sub := range batch {
+				b.alone(sub)
 			}
 			return
 		}
@@ -126,11 +139,18 @@ func (b *batcher) apply(batch []submission) {
 		if failed > 0 {
 			b.apply(batch[:failed])
 		}
-		bad := batch[failed]
-		ctx, cancel = context.WithTimeout(context.Background(), b.timeout)
-		bad.done <- b.store.alone(ctx, bad.id, bad.fn)
-		cancel()
-		b.size.Observe(1)
+		b.alone(batch[failed])
 		batch = batch[failed+1:]
 	}
+}
+
+// alone applies one event in a transaction of its own.
+func (b *batcher) alone(sub submission) {
+	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+	defer cancel()
+	r := b.store.alone(ctx, sub.id, sub.fn)
+	if r.err == nil {
+		b.size.Observe(1)
+	}
+	sub.done <- r
 }

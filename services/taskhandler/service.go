@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,7 @@ type Service struct {
 	queue     string
 	prefetch  int
 	batchSize int
+	appliers  int
 	timeout   time.Duration
 	retry     [2]time.Duration
 	handler   *handler
@@ -50,10 +52,11 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 		queue:     queue,
 		prefetch:  cfg.TaskhandlerPrefetch,
 		batchSize: cfg.TaskhandlerBatch,
+		appliers:  cfg.TaskhandlerAppliers,
 		timeout:   cfg.EventTimeout,
 		retry:     [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax},
 		handler: &handler{
-			store:     &store{pool: deps.Pool, loc: cfg.BusinessTZ, now: time.Now},
+			store:     &store{pool: deps.Pool, loc: cfg.BusinessTZ, now: time.Now, workers: &workerList{ttl: time.Second}},
 			log:       log,
 			processed: processed,
 		},
@@ -80,16 +83,15 @@ func (s *Service) Consume(ctx context.Context) error {
 		st.batch = newBatcher(st, s.batchSize, s.timeout, s.Server.Registry())
 	}
 	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		st.batch.run(stop)
-	}()
+	var appliers sync.WaitGroup
+	for range s.appliers {
+		appliers.Go(func() { st.batch.run(stop) })
+	}
 	// The batcher outlives the consumer, which waits for its handlers, which wait for
 	// the batcher.
 	defer func() {
 		close(stop)
-		<-done
+		appliers.Wait()
 	}()
 	return s.deps.Broker.Consume(ctx, broker.ConsumerConfig{
 		Queue:    s.queue,

@@ -43,10 +43,11 @@ const (
 // the processed-events row that makes redelivery harmless; the batcher puts many events
 // in one transaction (see batch.go).
 type store struct {
-	pool  *pgxpool.Pool
-	loc   *time.Location
-	now   func() time.Time
-	batch *batcher // nil: each event in a transaction of its own
+	pool    *pgxpool.Pool
+	loc     *time.Location
+	now     func() time.Time
+	batch   *batcher // nil: each event in a transaction of its own
+	workers *workerList
 }
 
 // change is what one event does to the database: fn runs inside the transaction that
@@ -54,11 +55,13 @@ type store struct {
 // error that aborts the transaction.
 type change func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error
 
-// stamp is when an event is applied: the instant, and the business day its money rows
-// are written to (the first open day, see ledger.FirstOpen).
+// stamp is when an event is applied: the instant, the business day its money rows are
+// written to (the first open day, see ledger.FirstOpen), and the transaction's money
+// rows, written together when its events are done.
 type stamp struct {
-	now time.Time
-	day time.Time
+	now   time.Time
+	day   time.Time
+	money *[]taskhandlerdb.LogInsertManyParams
 }
 
 // result is what applying one event did.
@@ -115,18 +118,24 @@ type pending struct {
 	fn change
 }
 
+// moneyFailed is tx's failed index when the one statement that writes every money row
+// of the transaction failed: no single event is known to be at fault.
+const moneyFailed = -2
+
 // tx applies events in order in one transaction, all stamped with the same instant and
-// day, and commits them together. If one fails, the transaction is rolled back, and
-// failed is its index (-1 when the commit or the transaction's own statements failed).
-func (s *store) tx(ctx context.Context, events []pending) (rs []result, failed int, err error) {
-	rs, failed = make([]result, len(events)), -1
+// day, and commits them together; their money rows go in one statement at the end. If
+// one event fails, the transaction is rolled back and failed is its index; it is
+// moneyFailed when the money rows failed, and -1 when the commit or the transaction's
+// own statements did.
+func (s *store) tx(ctx context.Context, evs []pending) (rs []result, failed int, err error) {
+	rs, failed = make([]result, len(evs)), -1
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		q := taskhandlerdb.New(tx)
 		// The clock is read only once the lock is held: see CloseLockShared.
 		if err := q.CloseLockShared(ctx); err != nil {
 			return fmt.Errorf("wait for a running daily close: %w", err)
 		}
-		at := stamp{now: s.now().UTC().Truncate(time.Microsecond)}
+		at := stamp{now: s.now().UTC().Truncate(time.Microsecond), money: new([]taskhandlerdb.LogInsertManyParams)}
 		// Under the lock a close cannot commit meanwhile, so no row of these events can
 		// land in a day that closes before they commit.
 		lastClosed, err := q.ClosedDayLast(ctx)
@@ -134,11 +143,39 @@ func (s *store) tx(ctx context.Context, events []pending) (rs []result, failed i
 			return fmt.Errorf("read the last closed day: %w", err)
 		}
 		at.day = ledger.FirstOpen(bizday.Of(at.now, s.loc), lastClosed)
-		for i, ev := range events {
+		ids := make([]uuid.UUID, len(evs))
+		for i, ev := range evs {
+			ids[i] = ev.id
+		}
+		claimed, err := q.ProcessedEventClaimMany(ctx, taskhandlerdb.ProcessedEventClaimManyParams{
+			Consumer: events.TaskhandlerConsumer, EventIds: ids,
+		})
+		if err != nil {
+			return fmt.Errorf("claim %d events: %w", len(ids), err)
+		}
+		fresh := make(map[uuid.UUID]bool, len(claimed))
+		for _, id := range claimed {
+			fresh[id] = true
+		}
+		for i, ev := range evs {
+			if !fresh[ev.id] {
+				rs[i] = result{outcome: Duplicate}
+				continue
+			}
+			delete(fresh, ev.id) // a second copy in the batch is a duplicate
 			if rs[i], err = applyOne(ctx, q, ev, at); err != nil {
 				failed = i
 				return err
 			}
+		}
+		if len(*at.money) > 0 {
+			if _, err := q.LogInsertMany(ctx, *at.money); err != nil {
+				failed = moneyFailed
+				return fmt.Errorf("write %d money rows: %w", len(*at.money), err)
+			}
+		}
+		if err := q.ProcessedEventNotifyMany(ctx, claimed); err != nil {
+			return fmt.Errorf("notify: %w", err)
 		}
 		return nil
 	})
@@ -148,33 +185,25 @@ func (s *store) tx(ctx context.Context, events []pending) (rs []result, failed i
 	return rs, -1, nil
 }
 
-// applyOne claims one event and applies its change, inside a transaction.
+// applyOne applies the change of one event claimed by the transaction.
 func applyOne(ctx context.Context, q *taskhandlerdb.Queries, ev pending, at stamp) (result, error) {
-	claimed, err := q.ProcessedEventClaim(ctx, taskhandlerdb.ProcessedEventClaimParams{Consumer: events.TaskhandlerConsumer, EventID: ev.id})
-	if err != nil {
-		return result{}, fmt.Errorf("claim event: %w", err)
-	}
-	if claimed == 0 {
-		return result{outcome: Duplicate}, nil
-	}
-	r := result{outcome: Applied}
+	rows := len(*at.money)
 	var rej *rejection
 	switch err := ev.fn(ctx, q, at); {
 	case errors.As(err, &rej):
-		// A change rejects before it writes, so the claim is all there is to amend.
-		r = result{outcome: Rejected, reason: rej.reason}
+		// A change rejects before it writes to the database, so the claim and any money
+		// row it queued are all there is to take back.
+		*at.money = (*at.money)[:rows]
 		if err := q.ProcessedEventReject(ctx, taskhandlerdb.ProcessedEventRejectParams{
 			Consumer: events.TaskhandlerConsumer, EventID: ev.id, Reason: rej.reason,
 		}); err != nil {
 			return result{}, fmt.Errorf("record rejection: %w", err)
 		}
+		return result{outcome: Rejected, reason: rej.reason}, nil
 	case err != nil:
 		return result{}, err
 	}
-	if err := q.ProcessedEventNotify(ctx, ev.id.String()); err != nil {
-		return result{}, fmt.Errorf("notify: %w", err)
-	}
-	return r, nil
+	return result{outcome: Applied}, nil
 }
 
 // uuids parses the ids an event carries. protovalidate checked them already, so an error
@@ -192,13 +221,14 @@ func uuids(ss ...string) ([]uuid.UUID, error) {
 	return out, nil
 }
 
-// fee writes the fee row of one assignment.
-func (s *store) fee(ctx context.Context, q *taskhandlerdb.Queries, t taskhandlerdb.Task, eventID uuid.UUID, at stamp) error {
-	return s.log(ctx, q, t.AssigneeID, t.ID, "fee", t.Fee, eventID, at)
+// fee queues the fee row of one assignment.
+func (s *store) fee(t taskhandlerdb.Task, eventID uuid.UUID, at stamp) {
+	s.log(t.AssigneeID, t.ID, "fee", t.Fee, eventID, at)
 }
 
-func (s *store) log(ctx context.Context, q *taskhandlerdb.Queries, user, task uuid.UUID, kind string, amount int64, eventID uuid.UUID, at stamp) error {
-	err := q.LogInsert(ctx, taskhandlerdb.LogInsertParams{
+// log queues one money row of the event; the transaction writes them all at its end.
+func (s *store) log(user, task uuid.UUID, kind string, amount int64, eventID uuid.UUID, at stamp) {
+	*at.money = append(*at.money, taskhandlerdb.LogInsertManyParams{
 		UserID:       user,
 		TaskID:       uuid.NullUUID{UUID: task, Valid: true},
 		Kind:         kind,
@@ -207,10 +237,6 @@ func (s *store) log(ctx context.Context, q *taskhandlerdb.Queries, user, task uu
 		EventID:      eventID,
 		CreatedAt:    at.now,
 	})
-	if err != nil {
-		return fmt.Errorf("write %s of task %s: %w", kind, task, err)
-	}
-	return nil
 }
 
 // create stores a new task, assigned to a random worker, and charges its fee.
@@ -220,21 +246,36 @@ func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreat
 		return "", "", err
 	}
 	return s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
-		t, err := q.TaskCreate(ctx, taskhandlerdb.TaskCreateParams{
-			ID:          ids[0],
-			AuthorID:    ids[1],
-			Description: ev.GetDescription(),
-			Reward:      ev.GetReward(),
-			Fee:         ev.GetFee(),
-			Now:         at.now,
-		})
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			return reject("no active worker to assign the task to")
-		case err != nil: // a taken id aborts the transaction: apply records it
-			return fmt.Errorf("create task: %w", err)
+		// The picked worker may have been deactivated since the list was read: then
+		// once more with a fresh list.
+		for fresh := false; ; fresh = true {
+			w, err := s.workers.pick(ctx, q, fresh)
+			if err != nil {
+				return err
+			}
+			if w == uuid.Nil {
+				return reject("no active worker to assign the task to")
+			}
+			t, err := q.TaskCreate(ctx, taskhandlerdb.TaskCreateParams{
+				ID:          ids[0],
+				AuthorID:    ids[1],
+				AssigneeID:  w,
+				Description: ev.GetDescription(),
+				Reward:      ev.GetReward(),
+				Fee:         ev.GetFee(),
+				Now:         at.now,
+			})
+			switch {
+			case errors.Is(err, pgx.ErrNoRows) && !fresh:
+				continue
+			case errors.Is(err, pgx.ErrNoRows):
+				return reject("no active worker to assign the task to")
+			case err != nil: // a taken id aborts the transaction: apply records it
+				return fmt.Errorf("create task: %w", err)
+			}
+			s.fee(t, id, at)
+			return nil
 		}
-		return s.fee(ctx, q, t, id, at)
 	})
 }
 
@@ -256,7 +297,8 @@ func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCom
 		if err != nil {
 			return fmt.Errorf("complete task: %w", err)
 		}
-		return s.log(ctx, q, worker, t.ID, "reward", t.Reward, id, at)
+		s.log(worker, t.ID, "reward", t.Reward, id, at)
+		return nil
 	})
 }
 
@@ -282,29 +324,41 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 		return "", "", err
 	}
 	taskID := ids[0]
-	var assignee uuid.NullUUID
+	var assignee uuid.UUID // none named: a random one
 	if ev.GetAssigneeId() != "" {
 		a, err := uuids(ev.GetAssigneeId())
 		if err != nil {
 			return "", "", err
 		}
-		assignee = uuid.NullUUID{UUID: a[0], Valid: true}
+		assignee = a[0]
 	}
 	return s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
-		t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: assignee, Now: at.now})
-		if errors.Is(err, pgx.ErrNoRows) {
-			if err := s.unchangeable(ctx, q, taskID); err != nil {
-				return err
+		for fresh := false; ; fresh = true {
+			w := assignee
+			if w == uuid.Nil {
+				if w, err = s.workers.pick(ctx, q, fresh); err != nil {
+					return err
+				}
 			}
-			if assignee.Valid {
-				return reject("user %s is not an active worker", assignee.UUID)
+			t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: w, Now: at.now})
+			if errors.Is(err, pgx.ErrNoRows) {
+				if err := s.unchangeable(ctx, q, taskID); err != nil {
+					return err
+				}
+				switch {
+				case assignee != uuid.Nil:
+					return reject("user %s is not an active worker", assignee)
+				case w != uuid.Nil && !fresh:
+					continue // the picked worker left meanwhile
+				}
+				return reject("no active worker to assign the task to")
 			}
-			return reject("no active worker to assign the task to")
+			if err != nil {
+				return fmt.Errorf("assign task: %w", err)
+			}
+			s.fee(t, id, at)
+			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("assign task: %w", err)
-		}
-		return s.fee(ctx, q, t, id, at)
 	})
 }
 

@@ -122,6 +122,28 @@ func TestNoWorkerIsAFailedPrecondition(t *testing.T) {
 	require.Zero(t, count(t, env, "SELECT count(*) FROM tasks"))
 }
 
+// TestTheLastWorkerGoneIsAFailedPreconditionStill: the API reuses a recent "a worker
+// exists" for a second; a create in that second after the last worker was deactivated
+// is still refused with FailedPrecondition (taskhandler's rejection, for a caller with
+// wait) and writes no money.
+func TestTheLastWorkerGoneIsAFailedPreconditionStill(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	manager := env.NewUser(t, authv1.Role_ROLE_MANAGER)
+	ctx := manager.Context(context.Background())
+	_, err := env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "while there is a worker", Wait: true})
+	require.NoError(t, err)
+	_, err = env.Pool.Exec(context.Background(), "UPDATE users SET active = false WHERE id = $1", worker.ID)
+	require.NoError(t, err)
+
+	_, err = env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "nobody left", Wait: true})
+	require.Equal(t, codes.FailedPrecondition, status.Code(err), "err: %v", err)
+	require.ErrorContains(t, err, "no active worker")
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks"))
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log"))
+}
+
 func TestBrokerDownIsUnavailableAndWritesNothing(t *testing.T) {
 	t.Parallel()
 	env := taskstest.Start(t, taskstest.Options{})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -18,9 +19,15 @@ import (
 	"github.com/ates/ates/services/tasks/internal/tasksdb"
 )
 
+// workerSeenFor is how long a create trusts that an active worker exists once it has
+// seen one, without asking the database again.
+const workerSeenFor = time.Second
+
 // store reads tasks and users; the API never writes business tables.
 type store struct {
 	q *tasksdb.Queries
+	// workerSeen is when a create last found an active worker (Unix nanoseconds).
+	workerSeen atomic.Int64
 }
 
 func newStore(pool *pgxpool.Pool) *store { return &store{q: tasksdb.New(pool)} }
@@ -33,11 +40,20 @@ func (s *store) task(ctx context.Context, id uuid.UUID) (tasksdb.Task, error) {
 	return t, nil
 }
 
-// anyActiveWorker reports whether there is a worker tasks can be assigned to.
+// anyActiveWorker reports whether there is a worker tasks can be assigned to. A yes is
+// reused for workerSeenFor: it is only the early answer. taskhandler assigns, and
+// rejects a task when no worker is left by then; a caller with wait gets that
+// rejection, the same FailedPrecondition.
 func (s *store) anyActiveWorker(ctx context.Context) (bool, error) {
+	if seen := s.workerSeen.Load(); seen != 0 && time.Since(time.Unix(0, seen)) < workerSeenFor {
+		return true, nil
+	}
 	ok, err := s.q.UserActiveWorkerExists(ctx)
 	if err != nil {
 		return false, fmt.Errorf("look for a worker: %w", err)
+	}
+	if ok {
+		s.workerSeen.Store(time.Now().UnixNano())
 	}
 	return ok, nil
 }

@@ -108,6 +108,8 @@ type Config struct {
 	TaskhandlerPrefetch int `env:"ATES_TASKHANDLER_PREFETCH" envDefault:"256"`
 	// TaskhandlerBatch is the most events taskhandler applies in one transaction.
 	TaskhandlerBatch int `env:"ATES_TASKHANDLER_BATCH" envDefault:"128"`
+	// TaskhandlerAppliers is how many batches taskhandler applies at once.
+	TaskhandlerAppliers int `env:"ATES_TASKHANDLER_APPLIERS" envDefault:"2"`
 	// CloseDaySchedule is the cron spec (in the business time zone) of the daily close.
 	CloseDaySchedule string `env:"ATES_CLOSE_DAY_SCHEDULE" envDefault:"5 0 * * *"`
 	// OutboxPollInterval is how often dailyaccounting's relay looks for unsent outbox rows.
@@ -194,6 +196,9 @@ func (c Config) validate() error {
 	}
 	if c.TaskhandlerPrefetch < 1 {
 		errs = append(errs, errors.New("ATES_TASKHANDLER_PREFETCH must be at least 1"))
+	}
+	if c.TaskhandlerAppliers < 1 || c.TaskhandlerAppliers > 64 {
+		errs = append(errs, errors.New("ATES_TASKHANDLER_APPLIERS must be between 1 and 64"))
 	}
 	if c.TaskhandlerBatch < 1 || c.TaskhandlerBatch > 10000 {
 		errs = append(errs, errors.New("ATES_TASKHANDLER_BATCH must be between 1 and 10000"))

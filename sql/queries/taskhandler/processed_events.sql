@@ -1,17 +1,20 @@
--- name: ProcessedEventClaim :execrows
--- Claims an event for this consumer; 0 rows means it was applied before. A concurrent
+-- name: ProcessedEventClaimMany :many
+-- Claims a batch of events for this consumer at once; it returns the ids claimed now,
+-- the others were applied before (an id given twice is claimed once). A concurrent
 -- duplicate waits here until the first transaction ends.
 INSERT INTO processed_events (consumer, event_id, outcome)
-VALUES ($1, $2, 'applied')
-ON CONFLICT DO NOTHING;
+SELECT sqlc.arg('consumer'), e, 'applied'
+FROM unnest(sqlc.arg('event_ids')::uuid[]) AS e
+ON CONFLICT DO NOTHING
+RETURNING event_id;
 
 -- name: ProcessedEventReject :exec
 UPDATE processed_events SET outcome = 'rejected', reason = $3
 WHERE consumer = $1 AND event_id = $2;
 
--- name: ProcessedEventNotify :exec
--- Wakes API calls waiting for this event; delivered when the transaction commits.
-SELECT pg_notify('ates_processed', sqlc.arg('event_id')::text);
+-- name: ProcessedEventNotifyMany :exec
+-- Wakes API calls waiting for these events; delivered when the transaction commits.
+SELECT pg_notify('ates_processed', e::text) FROM unnest(sqlc.arg('event_ids')::uuid[]) AS e;
 
 -- name: CloseLockShared :exec
 -- Holds off a daily close while this event is applied (the close takes the same lock

@@ -2,10 +2,12 @@
 SELECT * FROM tasks WHERE id = $1;
 
 -- name: TaskCreate :one
--- Stores a new task assigned to a random active worker; no row when there is none.
+-- Stores a new task assigned to the given worker (picked at random by the caller from
+-- the active workers), if that worker is still active; no row otherwise.
 INSERT INTO tasks (id, author_id, assignee_id, description, reward, fee, created_at, updated_at)
-SELECT sqlc.arg('id'), sqlc.arg('author_id'), w.id, sqlc.arg('description'), sqlc.arg('reward'), sqlc.arg('fee'), sqlc.arg('now'), sqlc.arg('now')
-FROM (SELECT id FROM users WHERE role = 'worker' AND active ORDER BY random() LIMIT 1) w
+SELECT sqlc.arg('id'), sqlc.arg('author_id'), u.id, sqlc.arg('description'), sqlc.arg('reward'), sqlc.arg('fee'), sqlc.arg('now'), sqlc.arg('now')
+FROM users u
+WHERE u.id = sqlc.arg('assignee_id') AND u.role = 'worker' AND u.active
 RETURNING *;
 
 -- name: TaskComplete :one
@@ -16,15 +18,12 @@ WHERE id = sqlc.arg('id') AND status = 'in_progress' AND assignee_id = sqlc.arg(
 RETURNING *;
 
 -- name: TaskAssign :one
--- Gives an open task to the named active worker, or to a random one when none is named.
-UPDATE tasks SET assignee_id = w.id, updated_at = sqlc.arg('now')
-FROM (
-    SELECT u.id FROM users u
-    WHERE u.role = 'worker' AND u.active
-      AND (sqlc.narg('assignee_id')::uuid IS NULL OR u.id = sqlc.narg('assignee_id'))
-    ORDER BY random() LIMIT 1
-) w
+-- Gives an open task to the given worker if that worker is active (the caller picks a
+-- random one when the event names none); no row otherwise.
+UPDATE tasks SET assignee_id = u.id, updated_at = sqlc.arg('now')
+FROM users u
 WHERE tasks.id = sqlc.arg('id') AND tasks.status = 'in_progress'
+  AND u.id = sqlc.arg('assignee_id') AND u.role = 'worker' AND u.active
 RETURNING tasks.*;
 
 -- name: TasksReassign :many

@@ -6,18 +6,12 @@
 package taskhandlerdb
 
 import (
-	"context"
 	"time"
 
 	"github.com/google/uuid"
 )
 
-const logInsert = `-- name: LogInsert :exec
-INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-`
-
-type LogInsertParams struct {
+type LogInsertManyParams struct {
 	UserID       uuid.UUID
 	TaskID       uuid.NullUUID
 	Kind         string
@@ -25,17 +19,4 @@ type LogInsertParams struct {
 	BusinessDate time.Time
 	EventID      uuid.UUID
 	CreatedAt    time.Time
-}
-
-func (q *Queries) LogInsert(ctx context.Context, arg LogInsertParams) error {
-	_, err := q.db.Exec(ctx, logInsert,
-		arg.UserID,
-		arg.TaskID,
-		arg.Kind,
-		arg.Amount,
-		arg.BusinessDate,
-		arg.EventID,
-		arg.CreatedAt,
-	)
-	return err
 }

@@ -23,34 +23,49 @@ func (q *Queries) CloseLockShared(ctx context.Context) error {
 	return err
 }
 
-const processedEventClaim = `-- name: ProcessedEventClaim :execrows
+const processedEventClaimMany = `-- name: ProcessedEventClaimMany :many
 INSERT INTO processed_events (consumer, event_id, outcome)
-VALUES ($1, $2, 'applied')
+SELECT $1, e, 'applied'
+FROM unnest($2::uuid[]) AS e
 ON CONFLICT DO NOTHING
+RETURNING event_id
 `
 
-type ProcessedEventClaimParams struct {
+type ProcessedEventClaimManyParams struct {
 	Consumer string
-	EventID  uuid.UUID
+	EventIds []uuid.UUID
 }
 
-// Claims an event for this consumer; 0 rows means it was applied before. A concurrent
+// Claims a batch of events for this consumer at once; it returns the ids claimed now,
+// the others were applied before (an id given twice is claimed once). A concurrent
 // duplicate waits here until the first transaction ends.
-func (q *Queries) ProcessedEventClaim(ctx context.Context, arg ProcessedEventClaimParams) (int64, error) {
-	result, err := q.db.Exec(ctx, processedEventClaim, arg.Consumer, arg.EventID)
+func (q *Queries) ProcessedEventClaimMany(ctx context.Context, arg ProcessedEventClaimManyParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, processedEventClaimMany, arg.Consumer, arg.EventIds)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var event_id uuid.UUID
+		if err := rows.Scan(&event_id); err != nil {
+			return nil, err
+		}
+		items = append(items, event_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
-const processedEventNotify = `-- name: ProcessedEventNotify :exec
-SELECT pg_notify('ates_processed', $1::text)
+const processedEventNotifyMany = `-- name: ProcessedEventNotifyMany :exec
+SELECT pg_notify('ates_processed', e::text) FROM unnest($1::uuid[]) AS e
 `
 
-// Wakes API calls waiting for this event; delivered when the transaction commits.
-func (q *Queries) ProcessedEventNotify(ctx context.Context, eventID string) error {
-	_, err := q.db.Exec(ctx, processedEventNotify, eventID)
+// Wakes API calls waiting for these events; delivered when the transaction commits.
+func (q *Queries) ProcessedEventNotifyMany(ctx context.Context, eventIds []uuid.UUID) error {
+	_, err := q.db.Exec(ctx, processedEventNotifyMany, eventIds)
 	return err
 }
 

@@ -13,24 +13,21 @@ import (
 )
 
 const taskAssign = `-- name: TaskAssign :one
-UPDATE tasks SET assignee_id = w.id, updated_at = $1
-FROM (
-    SELECT u.id FROM users u
-    WHERE u.role = 'worker' AND u.active
-      AND ($3::uuid IS NULL OR u.id = $3)
-    ORDER BY random() LIMIT 1
-) w
+UPDATE tasks SET assignee_id = u.id, updated_at = $1
+FROM users u
 WHERE tasks.id = $2 AND tasks.status = 'in_progress'
+  AND u.id = $3 AND u.role = 'worker' AND u.active
 RETURNING tasks.id, tasks.author_id, tasks.assignee_id, tasks.description, tasks.reward, tasks.fee, tasks.status, tasks.created_at, tasks.updated_at, tasks.completed_at, tasks.reassign_op
 `
 
 type TaskAssignParams struct {
 	Now        time.Time
 	ID         uuid.UUID
-	AssigneeID uuid.NullUUID
+	AssigneeID uuid.UUID
 }
 
-// Gives an open task to the named active worker, or to a random one when none is named.
+// Gives an open task to the given worker if that worker is active (the caller picks a
+// random one when the event names none); no row otherwise.
 func (q *Queries) TaskAssign(ctx context.Context, arg TaskAssignParams) (Task, error) {
 	row := q.db.QueryRow(ctx, taskAssign, arg.Now, arg.ID, arg.AssigneeID)
 	var i Task
@@ -85,8 +82,9 @@ func (q *Queries) TaskComplete(ctx context.Context, arg TaskCompleteParams) (Tas
 
 const taskCreate = `-- name: TaskCreate :one
 INSERT INTO tasks (id, author_id, assignee_id, description, reward, fee, created_at, updated_at)
-SELECT $1, $2, w.id, $3, $4, $5, $6, $6
-FROM (SELECT id FROM users WHERE role = 'worker' AND active ORDER BY random() LIMIT 1) w
+SELECT $1, $2, u.id, $3, $4, $5, $6, $6
+FROM users u
+WHERE u.id = $7 AND u.role = 'worker' AND u.active
 RETURNING id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op
 `
 
@@ -97,9 +95,11 @@ type TaskCreateParams struct {
 	Reward      int64
 	Fee         int64
 	Now         time.Time
+	AssigneeID  uuid.UUID
 }
 
-// Stores a new task assigned to a random active worker; no row when there is none.
+// Stores a new task assigned to the given worker (picked at random by the caller from
+// the active workers), if that worker is still active; no row otherwise.
 func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (Task, error) {
 	row := q.db.QueryRow(ctx, taskCreate,
 		arg.ID,
@@ -108,6 +108,7 @@ func (q *Queries) TaskCreate(ctx context.Context, arg TaskCreateParams) (Task, e
 		arg.Reward,
 		arg.Fee,
 		arg.Now,
+		arg.AssigneeID,
 	)
 	var i Task
 	err := row.Scan(

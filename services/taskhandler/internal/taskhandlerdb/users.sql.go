@@ -26,3 +26,28 @@ func (q *Queries) UserGetRole(ctx context.Context, id uuid.UUID) (UserGetRoleRow
 	err := row.Scan(&i.Role, &i.Active)
 	return i, err
 }
+
+const workersActive = `-- name: WorkersActive :many
+SELECT id FROM users WHERE role = 'worker' AND active ORDER BY id
+`
+
+// Every active worker: what taskhandler picks assignees from at random.
+func (q *Queries) WorkersActive(ctx context.Context) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, workersActive)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
