@@ -1,0 +1,220 @@
+//go:build loadtest
+
+package loadtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ates/ates/services/internal/events"
+)
+
+// SeedSize is how big a database Seed builds.
+type SeedSize struct {
+	Workers int `json:"workers"` // new active workers
+	Tasks   int `json:"tasks"`   // new tasks, spread evenly over the days
+	Days    int `json:"days"`    // the last Days business days, today included
+}
+
+// SeedStats is what Seed wrote and how long it took.
+type SeedStats struct {
+	Tasks, LogRows, Events int64
+	Insert                 time.Duration // the one transaction that writes every row
+	Vacuum                 time.Duration // VACUUM ANALYZE of the tables it wrote
+}
+
+// Seed adds size.Workers workers and size.Tasks tasks to a migrated aTES database by a
+// few set-based statements in one transaction, writing the rows the write path would
+// have written had those workers registered and those tasks been created (by author, an
+// admin or manager) and three in four of them completed, at the times Seed gives them:
+//
+//   - users: role worker, active, a unique name, e-mail and photo-hash MAC, registered
+//     an hour before the first day;
+//   - tasks: assigned to a random seeded worker (taskhandler picks a random active
+//     worker), reward 20..40 and fee -20..-10 drawn as the tasks API draws them,
+//     created_at spread evenly over the task's day, updated_at = completed_at (a random
+//     later instant of the same day) for the complete ones and created_at for the others;
+//   - audit_log: a fee row per task at its creation and a reward row per completed task
+//     at its completion, each with the business date of that instant in tz and the id of
+//     the event that caused it, in time order (so ids grow with time, as when written
+//     live);
+//   - processed_events: taskhandler's row for each of those task_create and
+//     task_complete events, applied, at the instant it was applied;
+//   - the read models, worker_day_totals and task_tops, as their triggers would leave
+//     them.
+//
+// Row by row, the triggers and foreign-key checks would take minutes for a million
+// tasks, so the transaction turns them off (session_replication_role = replica, which
+// needs a superuser, as the test database's postgres is), writes ids it just created,
+// checks itself what keep_closed_days would (no seeded day may be closed), and adds the
+// seeded rows to the read models with the statements the read-model migration fills
+// them with, merged as the triggers merge (sums added; an earlier completion wins its
+// slot and reward). `ates verify` recomputes both read models to check; the harness runs
+// it after every seeding.
+//
+// Days are spread over the last size.Days business days in tz, today's tasks between
+// its midnight and now; no day is closed, which is what the write path leaves until the
+// daily close runs (the harness runs with the scheduled close off). It returns once the
+// tables are vacuumed and analysed, as autovacuum would leave them on a live database.
+func Seed(ctx context.Context, pool *pgxpool.Pool, size SeedSize, author uuid.UUID, tz string, now time.Time) (SeedStats, error) {
+	var st SeedStats
+	if size.Workers < 1 || size.Tasks < 1 || size.Days < 1 {
+		return st, fmt.Errorf("seed %+v: every size must be positive", size)
+	}
+	tag := make([]byte, 4)
+	_, _ = rand.Read(tag)
+	start := time.Now()
+	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		for _, s := range []struct {
+			what string
+			sql  string
+			args []any
+		}{
+			{"triggers off", "SET LOCAL session_replication_role = replica", nil},
+			{"close lock", seedCloseLockSQL, nil},
+			{"workers", seedWorkersSQL, []any{size.Workers, size.Days, tz, now, hex.EncodeToString(tag)}},
+			{"plan", seedPlanSQL, []any{size.Tasks, size.Days, tz, now}},
+			{"tasks", seedTasksSQL, []any{author}},
+			{"audit log", seedLogSQL, []any{tz}},
+			{"processed events", seedEventsSQL, []any{events.TaskhandlerConsumer}},
+			{"worker_day_totals", seedTotalsSQL, nil},
+			{"task_tops", seedTopsSQL, nil},
+		} {
+			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
+				return fmt.Errorf("seed %s: %w", s.what, err)
+			}
+			if s.what != "close lock" {
+				continue
+			}
+			var closed *string
+			if err := tx.QueryRow(ctx, seedClosedSQL, size.Days, tz, now).Scan(&closed); err != nil {
+				return fmt.Errorf("seed: read closed days: %w", err)
+			}
+			if closed != nil {
+				return fmt.Errorf("seed: business day %s is closed; seed fewer days or a fresh database", *closed)
+			}
+		}
+		return tx.QueryRow(ctx, `SELECT count(*), count(*) + count(completed_at), count(*) + count(completed_at) FROM seed_plan`).
+			Scan(&st.Tasks, &st.LogRows, &st.Events)
+	})
+	st.Insert = time.Since(start)
+	if err != nil {
+		return st, err
+	}
+	start = time.Now()
+	if _, err := pool.Exec(ctx, "VACUUM ANALYZE users, tasks, audit_log, processed_events, worker_day_totals, task_tops"); err != nil {
+		return st, fmt.Errorf("seed: vacuum: %w", err)
+	}
+	st.Vacuum = time.Since(start)
+	return st, nil
+}
+
+// seedCloseLockSQL holds off a daily close while seeding, taking the lock every money
+// writer takes (keep_closed_days, taskhandler) shared.
+const seedCloseLockSQL = `SELECT pg_advisory_xact_lock_shared(hashtext('ates.dailyaccounting.close'))`
+
+// seedClosedSQL is the last closed day if it is one of the last $1 days in zone $2 as
+// of $3 (keep_closed_days would refuse their rows), else NULL.
+const seedClosedSQL = `
+SELECT CASE WHEN max(business_date) >= ($3::timestamptz AT TIME ZONE $2)::date - ($1::int - 1)
+            THEN max(business_date)::text END
+FROM closed_days`
+
+// seedWorkersSQL registers the workers ($1) an hour before the first of the last $2
+// days in zone $3 as of $4; $5 keeps names and e-mails unique across seedings. Their ids
+// go to seed_workers for the plan.
+const seedWorkersSQL = `
+CREATE TEMP TABLE seed_workers ON COMMIT DROP AS
+WITH w AS (
+    INSERT INTO users (id, name, email, role, photo_hash_mac, active, created_at)
+    SELECT gen_random_uuid(), format('seed worker %s-%s', $5::text, i),
+           format('seed-worker-%s-%s@loadtest.example', $5::text, i), 'worker',
+           decode(md5($5::text || 'a' || i) || md5($5::text || 'b' || i), 'hex'), true,
+           ((($4::timestamptz AT TIME ZONE $3)::date - ($2::int - 1))::timestamp AT TIME ZONE $3) - interval '1 hour'
+    FROM generate_series(1, $1::int) i
+    RETURNING id
+)
+SELECT array_agg(id) AS ids FROM w`
+
+// seedPlanSQL plans every task ($1 over the last $2 days in zone $3 as of $4): its id,
+// the ids of its events, its worker, reward, fee and instants. Task i falls on day i % $2.
+const seedPlanSQL = `
+CREATE TEMP TABLE seed_plan ON COMMIT DROP AS
+SELECT i, gen_random_uuid() AS task_id, gen_random_uuid() AS create_event,
+       CASE WHEN i % 4 <> 0 THEN gen_random_uuid() END AS complete_event,
+       w.ids[1 + floor(random() * cardinality(w.ids))::int] AS assignee,
+       20 + floor(random() * 21)::bigint AS reward,
+       -(10 + floor(random() * 11)::bigint) AS fee,
+       created_at,
+       CASE WHEN i % 4 <> 0 THEN created_at + (day_end - created_at) * (random() * 0.999) END AS completed_at
+FROM seed_workers w,
+     generate_series(0, $1::int - 1) i,
+     LATERAL (SELECT ((($4::timestamptz AT TIME ZONE $3)::date - ($2::int - 1 - i % $2::int))::timestamp AT TIME ZONE $3) AS day_start) d,
+     LATERAL (SELECT least(day_start + interval '1 day', $4::timestamptz) AS day_end) e,
+     LATERAL (SELECT day_start + (day_end - day_start) * ((i / $2::int)::float8 / ceil($1::float8 / $2::int)) AS created_at) c`
+
+// seedTasksSQL writes the tasks, authored by $1, in the order they were created.
+const seedTasksSQL = `
+INSERT INTO tasks (id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at)
+SELECT task_id, $1, assignee, 'seeded task ' || i, reward, fee,
+       CASE WHEN completed_at IS NULL THEN 'in_progress' ELSE 'complete' END,
+       created_at, coalesce(completed_at, created_at), completed_at
+FROM seed_plan
+ORDER BY created_at`
+
+// seedLogSQL writes each task's fee and, if complete, reward, dated in zone $1.
+const seedLogSQL = `
+INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id, created_at)
+SELECT assignee, task_id, kind, amount, (at AT TIME ZONE $1)::date, event_id, at
+FROM (
+    SELECT assignee, task_id, 'fee' AS kind, fee AS amount, create_event AS event_id, created_at AS at FROM seed_plan
+    UNION ALL
+    SELECT assignee, task_id, 'reward', reward, complete_event, completed_at FROM seed_plan WHERE completed_at IS NOT NULL
+) r
+ORDER BY at, kind`
+
+// seedEventsSQL records consumer $1's (taskhandler's) de-duplication row of every event.
+const seedEventsSQL = `
+INSERT INTO processed_events (consumer, event_id, outcome, processed_at)
+SELECT $1, create_event, 'applied', created_at FROM seed_plan
+UNION ALL
+SELECT $1, complete_event, 'applied', completed_at FROM seed_plan WHERE completed_at IS NOT NULL`
+
+// seedTotalsSQL adds the seeded workers' audit rows to worker_day_totals: the
+// migration's fill, upserted as worker_day_totals_apply does.
+const seedTotalsSQL = `
+INSERT INTO worker_day_totals AS w (user_id, business_date, rewards, fees, reward_rows, fee_rows)
+SELECT user_id, business_date,
+       coalesce(sum(amount) FILTER (WHERE kind = 'reward'), 0),
+       coalesce(sum(amount) FILTER (WHERE kind = 'fee'), 0),
+       count(*) FILTER (WHERE kind = 'reward'),
+       count(*) FILTER (WHERE kind = 'fee')
+FROM audit_log
+WHERE kind IN ('fee', 'reward') AND user_id IN (SELECT unnest(ids) FROM seed_workers)
+GROUP BY user_id, business_date
+ORDER BY user_id, business_date
+ON CONFLICT (user_id, business_date) DO UPDATE
+SET rewards = w.rewards + EXCLUDED.rewards,
+    fees = w.fees + EXCLUDED.fees,
+    reward_rows = w.reward_rows + EXCLUDED.reward_rows,
+    fee_rows = w.fee_rows + EXCLUDED.fee_rows`
+
+// seedTopsSQL offers the seeded completions to task_tops: the migration's fill, merged
+// as task_tops_offer does (the earlier completion, then the lower id, keeps the slot).
+const seedTopsSQL = `
+INSERT INTO task_tops AS t (slot, reward, completed_at, task_id)
+SELECT DISTINCT ON (slot, reward) slot, reward, completed_at, id
+FROM (SELECT date_bin('15 minutes', completed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS slot,
+             reward, completed_at, task_id AS id
+      FROM seed_plan WHERE completed_at IS NOT NULL) c
+ORDER BY slot, reward, completed_at, id
+ON CONFLICT (slot, reward) DO UPDATE
+SET completed_at = EXCLUDED.completed_at, task_id = EXCLUDED.task_id
+WHERE (EXCLUDED.completed_at, EXCLUDED.task_id) < (t.completed_at, t.task_id)`
