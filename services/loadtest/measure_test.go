@@ -13,7 +13,7 @@ import (
 // result is what one workload or baseline measured.
 type result struct {
 	Name       string   `json:"name"`
-	Kind       string   `json:"kind"` // "baseline" or "workload"
+	Kind       string   `json:"kind"` // "baseline", "workload" or "seed"
 	Calls      int      `json:"calls"`
 	Errors     int      `json:"errors"`
 	Seconds    float64  `json:"seconds"`
@@ -23,7 +23,11 @@ type result struct {
 	Baseline   string   `json:"baseline,omitempty"`
 	Ratio      *float64 `json:"ratio_to_baseline,omitempty"` // Throughput / the baseline's
 	FirstError string   `json:"first_error,omitempty"`
+	Goal       string   `json:"goal,omitempty"`     // the issue's goal for this row, as text
+	Met        *bool    `json:"goal_met,omitempty"` // whether this run met it
+	Note       string   `json:"note,omitempty"`
 	latencies  []time.Duration
+	goal       *goal // judged by newReport, once every baseline is known
 }
 
 // measure runs call from concurrency goroutines, each calling it back to back until
