@@ -92,6 +92,7 @@ func phases() []phase {
 	return []phase{
 		{"baselines", baselinePhase},
 		{"writes", writePhase},
+		{"auth", authPhase},
 	}
 }
 
@@ -141,6 +142,7 @@ func checkSmoke(t *testing.T, results []result) {
 	for _, w := range workloads(t, nil) {
 		want = append(want, w.name)
 	}
+	want = append(want, "get_task_noauth", "get_task_auth", "auth_authenticate")
 	got := map[string]result{}
 	for _, r := range results {
 		got[r.Name] = r
