@@ -93,6 +93,8 @@ func phases() []phase {
 		{"baselines", baselinePhase},
 		{"writes", writePhase},
 		{"auth", authPhase},
+		{"seed", seedPhase},
+		{"reads", readPhase},
 	}
 }
 
@@ -142,7 +144,8 @@ func checkSmoke(t *testing.T, results []result) {
 	for _, w := range workloads(t, nil) {
 		want = append(want, w.name)
 	}
-	want = append(want, "get_task_noauth", "get_task_auth", "auth_authenticate")
+	want = append(want, "get_task_noauth", "get_task_auth", "auth_authenticate", "seed")
+	want = append(want, readRows()...)
 	got := map[string]result{}
 	for _, r := range results {
 		got[r.Name] = r
