@@ -11,7 +11,7 @@ GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE   := github.com/bufbuild/protovalidate@v1.2.2
 PROTO_VENDOR    := proto/third_party
 
-.PHONY: all run test faulttest loadtest gen protodeps tools lint gen-check vet unit bench build clean mailpit
+.PHONY: all run test faulttest loadtest loadsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
 
 all: build
 
@@ -22,7 +22,7 @@ run:
 
 ## test: lint, stale generated code, vet, race tests and a few-second smoke of the load test
 ## (CI runs faulttest after it)
-test: lint gen-check vet unit
+test: lint gen-check vet unit loadsmoke
 
 ## faulttest: the fault suite: every service as a subprocess behind Toxiproxy, one fault per
 ## scenario under load, invariants from SQL, one results table (FAULTS=broker_cut runs one)
@@ -91,6 +91,9 @@ vet:
 
 unit: mailpit
 	$(GO) test -race -count=1 ./...
+
+## loadsmoke: the load harness at a tiny size, every phase and row (part of `make test`)
+loadsmoke: mailpit
 	LOADTEST_SMOKE=1 $(GO) test -tags loadtest -count=1 -timeout 3m -run TestLoad ./services/loadtest
 
 ## mailpit: make sure a real SMTP server (Mailpit) runs on 127.0.0.1:1025 for the tests
