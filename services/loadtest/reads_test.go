@@ -5,6 +5,7 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,8 +39,8 @@ func seedPhase(t *testing.T, cfg config, s *system) []result {
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	t.Logf("seeded %d tasks, %d audit rows, %d processed events in %s, vacuum+analyze %s",
-		st.Tasks, st.LogRows, st.Events, st.Insert.Round(time.Millisecond), st.Vacuum.Round(time.Millisecond))
+	t.Logf("seeded %d tasks, %d audit rows, %d processed events in %s (%s), vacuum+analyze %s",
+		st.Tasks, st.LogRows, st.Events, st.Insert.Round(time.Millisecond), strings.Join(st.Steps, ", "), st.Vacuum.Round(time.Millisecond))
 	start := time.Now()
 	verify := startProc(t, s.bin, s.logDir, "verify", s.env(), "verify")
 	if err := verify.wait(5 * time.Minute); err != nil {
