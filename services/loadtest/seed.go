@@ -76,53 +76,36 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, size SeedSize, author uuid.UU
 	_, _ = rand.Read(tag)
 	start := time.Now()
 	err := pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{}, func(tx pgx.Tx) error {
+		exec := func(sql string, args ...any) func() error {
+			return func() error { _, err := tx.Exec(ctx, sql, args...); return err }
+		}
 		var dropped []string // definitions of the indexes dropped for the bulk insert
-		var err error
-		for _, s := range []struct {
+		for _, step := range []struct {
 			what string
-			sql  string
-			args []any
+			run  func() error
 		}{
-			{"triggers off", "SET LOCAL session_replication_role = replica", nil},
-			// Room to sort each rebuilt index in memory (audit_log's are ~100 MB a million tasks).
-			{"sort memory", "SET LOCAL maintenance_work_mem = '256MB'", nil},
-			{"close lock", seedCloseLockSQL, nil},
-			{"workers", seedWorkersSQL, []any{size.Workers, size.Days, tz, now, hex.EncodeToString(tag)}},
-			{"plan", seedPlanSQL, []any{size.Tasks, size.Days, tz, now}},
-			{"tasks", seedTasksSQL, []any{author}},
-			{"audit log", seedLogSQL, []any{tz}},
-			{"processed events", seedEventsSQL, []any{events.TaskhandlerConsumer}},
-			{"indexes", "", nil},
-			{"worker_day_totals", seedTotalsSQL, nil},
-			{"task_tops", seedTopsSQL, nil},
+			{"triggers off", exec("SET LOCAL session_replication_role = replica")},
+			// Room to sort the rows in time order and each rebuilt index in memory
+			// (audit_log's are ~100 MB a million tasks).
+			{"sort memory", exec("SET LOCAL work_mem = '256MB'")},
+			{"index memory", exec("SET LOCAL maintenance_work_mem = '256MB'")},
+			{"close lock", exec(seedCloseLockSQL)},
+			{"open days", func() error { return openDays(ctx, tx, size, tz, now) }},
+			{"workers", exec(seedWorkersSQL, size.Workers, size.Days, tz, now, hex.EncodeToString(tag))},
+			{"drop indexes", func() (err error) { dropped, err = dropIndexes(ctx, tx); return err }},
+			{"plan", exec(seedPlanSQL, size.Tasks, size.Days, tz, now, size.Workers)},
+			{"tasks", exec(seedTasksSQL, author)},
+			{"audit log", exec(seedLogSQL, tz)},
+			{"processed events", exec(seedEventsSQL, events.TaskhandlerConsumer)},
+			{"indexes", func() error { return rebuild(ctx, tx, dropped) }},
+			{"worker_day_totals", exec(seedTotalsSQL)},
+			{"task_tops", exec(seedTopsSQL)},
 		} {
 			t0 := time.Now()
-			if s.what == "indexes" {
-				if err := rebuild(ctx, tx, dropped); err != nil {
-					return err
-				}
-				st.Steps = append(st.Steps, fmt.Sprintf("indexes %s", time.Since(t0).Round(time.Millisecond)))
-				continue
+			if err := step.run(); err != nil {
+				return fmt.Errorf("seed: %s: %w", step.what, err)
 			}
-			if _, err := tx.Exec(ctx, s.sql, s.args...); err != nil {
-				return fmt.Errorf("seed %s: %w", s.what, err)
-			}
-			st.Steps = append(st.Steps, fmt.Sprintf("%s %s", s.what, time.Since(t0).Round(time.Millisecond)))
-			if s.what == "workers" {
-				if dropped, err = dropIndexes(ctx, tx); err != nil {
-					return err
-				}
-			}
-			if s.what != "close lock" {
-				continue
-			}
-			var closed *string
-			if err := tx.QueryRow(ctx, seedClosedSQL, size.Days, tz, now).Scan(&closed); err != nil {
-				return fmt.Errorf("seed: read closed days: %w", err)
-			}
-			if closed != nil {
-				return fmt.Errorf("seed: business day %s is closed; seed fewer days or a fresh database", *closed)
-			}
+			st.Steps = append(st.Steps, fmt.Sprintf("%s %s", step.what, time.Since(t0).Round(time.Millisecond)))
 		}
 		return tx.QueryRow(ctx, `SELECT count(*), count(*) + count(completed_at), count(*) + count(completed_at) FROM seed_plan`).
 			Scan(&st.Tasks, &st.LogRows, &st.Events)
@@ -150,7 +133,7 @@ func dropIndexes(ctx context.Context, tx pgx.Tx) ([]string, error) {
 		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = format('%I.%I', i.schemaname, i.indexname)::regclass)
 		ORDER BY 1`)
 	if err != nil {
-		return nil, fmt.Errorf("seed: list indexes: %w", err)
+		return nil, fmt.Errorf("list indexes: %w", err)
 	}
 	type index struct{ name, def string }
 	idx, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
@@ -158,12 +141,12 @@ func dropIndexes(ctx context.Context, tx pgx.Tx) ([]string, error) {
 		return x, r.Scan(&x.name, &x.def)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("seed: list indexes: %w", err)
+		return nil, fmt.Errorf("list indexes: %w", err)
 	}
 	defs := make([]string, 0, len(idx))
 	for _, x := range idx {
 		if _, err := tx.Exec(ctx, "DROP INDEX "+x.name); err != nil {
-			return nil, fmt.Errorf("seed: drop index %s: %w", x.name, err)
+			return nil, fmt.Errorf("drop index %s: %w", x.name, err)
 		}
 		defs = append(defs, x.def)
 	}
@@ -174,8 +157,21 @@ func dropIndexes(ctx context.Context, tx pgx.Tx) ([]string, error) {
 func rebuild(ctx context.Context, tx pgx.Tx, defs []string) error {
 	for _, def := range defs {
 		if _, err := tx.Exec(ctx, def); err != nil {
-			return fmt.Errorf("seed: %s: %w", def, err)
+			return fmt.Errorf("%s: %w", def, err)
 		}
+	}
+	return nil
+}
+
+// openDays fails if one of the seeded days is closed: keep_closed_days's check, which
+// the triggers being off would skip.
+func openDays(ctx context.Context, tx pgx.Tx, size SeedSize, tz string, now time.Time) error {
+	var closed *string
+	if err := tx.QueryRow(ctx, seedClosedSQL, size.Days, tz, now).Scan(&closed); err != nil {
+		return err
+	}
+	if closed != nil {
+		return fmt.Errorf("business day %s is closed; seed fewer days or a fresh database", *closed)
 	}
 	return nil
 }
@@ -193,7 +189,7 @@ FROM closed_days`
 
 // seedWorkersSQL registers the workers ($1) an hour before the first of the last $2
 // days in zone $3 as of $4; $5 keeps names and e-mails unique across seedings. Their ids
-// go to seed_workers for the plan.
+// go to seed_workers, numbered from 0, for the plan to pick from.
 const seedWorkersSQL = `
 CREATE TEMP TABLE seed_workers ON COMMIT DROP AS
 WITH w AS (
@@ -205,24 +201,32 @@ WITH w AS (
     FROM generate_series(1, $1::int) i
     RETURNING id
 )
-SELECT array_agg(id) AS ids FROM w`
+SELECT (row_number() OVER (ORDER BY id) - 1)::int AS n, id FROM w`
 
-// seedPlanSQL plans every task ($1 over the last $2 days in zone $3 as of $4): its id,
-// the ids of its events, its worker, reward, fee and instants. Task i falls on day i % $2.
+// seedPlanSQL plans every task ($1 over the last $2 days in zone $3 as of $4, among $5
+// workers): its id, the ids of its events, its worker, reward, fee and instants. Task i
+// falls on day i % $2, whose bounds are computed once per day.
 const seedPlanSQL = `
 CREATE TEMP TABLE seed_plan ON COMMIT DROP AS
+WITH days AS (
+    SELECT ix, day_start, least(day_start + interval '1 day', $4::timestamptz) AS day_end
+    FROM generate_series(0, $2::int - 1) ix,
+         LATERAL (SELECT ((($4::timestamptz AT TIME ZONE $3)::date - ($2::int - 1 - ix))::timestamp AT TIME ZONE $3) AS day_start) d
+)
 SELECT i, gen_random_uuid() AS task_id, gen_random_uuid() AS create_event,
        CASE WHEN i % 4 <> 0 THEN gen_random_uuid() END AS complete_event,
-       w.ids[1 + floor(random() * cardinality(w.ids))::int] AS assignee,
-       20 + floor(random() * 21)::bigint AS reward,
-       -(10 + floor(random() * 11)::bigint) AS fee,
-       created_at,
+       w.id AS assignee, reward, fee, created_at,
        CASE WHEN i % 4 <> 0 THEN created_at + (day_end - created_at) * (random() * 0.999) END AS completed_at
-FROM seed_workers w,
-     generate_series(0, $1::int - 1) i,
-     LATERAL (SELECT ((($4::timestamptz AT TIME ZONE $3)::date - ($2::int - 1 - i % $2::int))::timestamp AT TIME ZONE $3) AS day_start) d,
-     LATERAL (SELECT least(day_start + interval '1 day', $4::timestamptz) AS day_end) e,
-     LATERAL (SELECT day_start + (day_end - day_start) * ((i / $2::int)::float8 / ceil($1::float8 / $2::int)) AS created_at) c`
+FROM (
+    SELECT i, floor(random() * $5::int)::int AS pick,
+           20 + floor(random() * 21)::bigint AS reward,
+           -(10 + floor(random() * 11)::bigint) AS fee,
+           day_start + (day_end - day_start) * ((i / $2::int)::float8 / ceil($1::float8 / $2::int)) AS created_at,
+           day_end
+    FROM generate_series(0, $1::int - 1) i
+    JOIN days ON days.ix = i % $2::int
+) p
+JOIN seed_workers w ON w.n = p.pick`
 
 // seedTasksSQL writes the tasks, authored by $1, in the order they were created.
 const seedTasksSQL = `
@@ -244,12 +248,18 @@ FROM (
 ) r
 ORDER BY at, kind`
 
-// seedEventsSQL records consumer $1's (taskhandler's) de-duplication row of every event.
+// seedEventsSQL records consumer $1's (taskhandler's) de-duplication row of every event,
+// in key order: the primary key, on random ids, is then filled page by page instead of
+// at random (nothing reads processed_events in the order it was written).
 const seedEventsSQL = `
 INSERT INTO processed_events (consumer, event_id, outcome, processed_at)
-SELECT $1, create_event, 'applied', created_at FROM seed_plan
-UNION ALL
-SELECT $1, complete_event, 'applied', completed_at FROM seed_plan WHERE completed_at IS NOT NULL`
+SELECT $1, event_id, 'applied', at
+FROM (
+    SELECT create_event AS event_id, created_at AS at FROM seed_plan
+    UNION ALL
+    SELECT complete_event, completed_at FROM seed_plan WHERE completed_at IS NOT NULL
+) e
+ORDER BY event_id`
 
 // seedTotalsSQL adds the seeded workers' audit rows to worker_day_totals: the
 // migration's fill, upserted as worker_day_totals_apply does.
@@ -261,7 +271,7 @@ SELECT user_id, business_date,
        count(*) FILTER (WHERE kind = 'reward'),
        count(*) FILTER (WHERE kind = 'fee')
 FROM audit_log
-WHERE kind IN ('fee', 'reward') AND user_id IN (SELECT unnest(ids) FROM seed_workers)
+WHERE kind IN ('fee', 'reward') AND user_id IN (SELECT id FROM seed_workers)
 GROUP BY user_id, business_date
 ORDER BY user_id, business_date
 ON CONFLICT (user_id, business_date) DO UPDATE
