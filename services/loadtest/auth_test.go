@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
@@ -70,8 +71,15 @@ func authPhase(t *testing.T, cfg config, s *system) []result {
 		t.Fatalf("auth client: %v", err)
 	}
 	t.Cleanup(func() { _ = client.Close() })
-	withAuth := inProcessTasks(t, s, appCfg, client)
-	withoutAuth := inProcessTasks(t, s, appCfg, fixedUser{admin})
+	// One pool for both: they are measured one after the other, and the database's
+	// connections are shared with the services (and, here, other work).
+	pool, err := pgutil.Connect(ctx, s.dbURL)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	withAuth := inProcessTasks(t, pool, appCfg, client)
+	withoutAuth := inProcessTasks(t, pool, appCfg, fixedUser{admin})
 
 	getTask := func(c tasksv1.TaskServiceClient) func(ctx context.Context, w, i int) error {
 		return func(ctx context.Context, w, i int) error {
@@ -104,16 +112,11 @@ func authPhase(t *testing.T, cfg config, s *system) []result {
 	return []result{noauth, auth, authenticate}
 }
 
-// inProcessTasks serves a tasks API built with tasks.New in this process on the run's
-// database, authenticating with auth, and returns a client of it. It has no broker:
-// GetTask never publishes.
-func inProcessTasks(t *testing.T, s *system, cfg atesconfig.Config, auth authn.Authenticator) tasksv1.TaskServiceClient {
+// inProcessTasks serves a tasks API built with tasks.New in this process on pool,
+// authenticating with auth, and returns a client of it. It has no broker: GetTask never
+// publishes.
+func inProcessTasks(t *testing.T, pool *pgxpool.Pool, cfg atesconfig.Config, auth authn.Authenticator) tasksv1.TaskServiceClient {
 	t.Helper()
-	pool, err := pgutil.Connect(context.Background(), s.dbURL)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	t.Cleanup(pool.Close)
 	api, err := tasks.New(cfg, atesconfig.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, &app.Deps{Pool: pool}, auth, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("build the tasks API: %v", err)
