@@ -86,6 +86,21 @@ func measure(name string, concurrency int, duration time.Duration, call func(ctx
 	return r
 }
 
+// merge is one result of two measurements of the same calls: calls, errors and time
+// added, throughput and percentiles over both.
+func merge(a, b result) result {
+	r := result{Name: a.Name, Calls: a.Calls + b.Calls, Errors: a.Errors + b.Errors, Seconds: a.Seconds + b.Seconds, FirstError: a.FirstError}
+	if r.FirstError == "" {
+		r.FirstError = b.FirstError
+	}
+	r.latencies = slices.Concat(a.latencies, b.latencies)
+	slices.Sort(r.latencies)
+	r.Throughput = float64(len(r.latencies)) / r.Seconds
+	r.P50ms = ms(percentile(r.latencies, 0.50))
+	r.P99ms = ms(percentile(r.latencies, 0.99))
+	return r
+}
+
 // percentile is the nearest-rank percentile of sorted samples: the smallest sample with
 // at least p of the samples at or below it; 0 when there are none.
 func percentile(sorted []time.Duration, p float64) time.Duration {
