@@ -11,7 +11,7 @@ GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE   := github.com/bufbuild/protovalidate@v1.2.2
 PROTO_VENDOR    := proto/third_party
 
-.PHONY: all run test faulttest loadtest gen protodeps tools lint gen-check vet unit bench build clean mailpit
+.PHONY: all run test faulttest loadtest loadsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
 
 all: build
 
@@ -20,8 +20,9 @@ run:
 	$(GO) run ./services/cmd/ates migrate
 	$(GO) run ./services/cmd/ates all
 
-## test: lint, stale generated code, vet, race tests (CI runs faulttest after it)
-test: lint gen-check vet unit
+## test: lint, stale generated code, vet, race tests and a few-second smoke of the load test
+## (CI runs faulttest after it)
+test: lint gen-check vet unit loadsmoke
 
 ## faulttest: the fault suite: every service as a subprocess behind Toxiproxy, one fault per
 ## scenario under load, invariants from SQL, one results table (FAULTS=broker_cut runs one)
@@ -30,11 +31,13 @@ faulttest:
 	$(GO) test -tags faulttest -count=1 -timeout 15m -v -run 'TestFaults/$(FAULTS)' ./services/faulttest
 
 ## loadtest: every service as a subprocess on a private database and vhost; same-run baselines
-## (gRPC health, pgx INSERT, AMQP publish+confirm), then each API workload with N callers
-## for D seconds; one table of req/s, p50, p99 and the ratio to its baseline, also as JSON
-## under .cache/loadtest/ (LOADTEST_DURATION=10s, LOADTEST_CONCURRENCY=64; never in `make test`)
+## (gRPC health, pgx INSERT, AMQP publish+confirm, consume+ack), the write workloads, auth
+## overhead, a seeded day of 1 M tasks (checked by `ates verify`), every read at 1 and 64
+## callers; one table of req/s, p50, p99, the ratio to its baseline and each goal's verdict,
+## also as JSON under services/loadtest/results/ (knobs: README.md; never in `make test`,
+## which runs a smoke of it: LOADTEST_SMOKE=1)
 loadtest:
-	$(GO) test -tags loadtest -count=1 -timeout 10m -v -run TestLoad ./services/loadtest
+	$(GO) test -tags loadtest -count=1 -timeout 15m -v -run TestLoad ./services/loadtest
 
 build:
 	$(GO) build -o bin/ates ./services/cmd/ates
@@ -88,6 +91,10 @@ vet:
 
 unit: mailpit
 	$(GO) test -race -count=1 ./...
+
+## loadsmoke: the load harness at a tiny size, every phase and row (part of `make test`)
+loadsmoke: mailpit
+	LOADTEST_SMOKE=1 $(GO) test -tags loadtest -count=1 -timeout 3m -run TestLoad ./services/loadtest
 
 ## mailpit: make sure a real SMTP server (Mailpit) runs on 127.0.0.1:1025 for the tests
 mailpit:

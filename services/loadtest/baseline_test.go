@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +24,18 @@ const (
 	baseGRPC = "grpc_health"
 	basePG   = "pg_insert"
 	baseAMQP = "amqp_publish_confirm"
+	baseCons = "amqp_consume_ack"
 )
+
+// baselinePhase measures every baseline.
+func baselinePhase(t *testing.T, cfg config, s *system) []result {
+	t.Helper()
+	out := []result{healthBaseline(t, cfg), pgBaseline(t, cfg, s), amqpBaseline(t, cfg, s), consumeBaseline(t, cfg, s)}
+	for i := range out {
+		out[i].Kind = "baseline"
+	}
+	return out
+}
 
 // healthBaseline calls grpc.health.v1 Check on a bare grpc.Server in this process.
 func healthBaseline(t *testing.T, cfg config) result {
@@ -110,4 +123,111 @@ func amqpBaseline(t *testing.T, cfg config, s *system) result {
 		}
 		return nil
 	})
+}
+
+// consumeBaseline fills a durable scratch queue of the private vhost with
+// cfg.consumeMessages persistent messages (published with confirms, not measured), then
+// measures cfg.concurrency consumers, one channel each with a prefetch of 32 as
+// taskhandler's is of its own prefetch, acking every delivery one by one, until the queue
+// is drained or the baseline duration is over. Its req/s is messages acked a second; a
+// pre-filled queue has no meaningful per-message latency, so p50 and p99 stay 0.
+func consumeBaseline(t *testing.T, cfg config, s *system) result {
+	t.Helper()
+	conn, err := amqp.Dial(s.amqpURL)
+	if err != nil {
+		t.Fatalf("connect to RabbitMQ: %v", err)
+	}
+	defer conn.Close()
+	const queue = "loadtest.consume"
+	pub, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("open channel: %v", err)
+	}
+	if _, err := pub.QueueDeclare(queue, true, false, false, false, nil); err != nil {
+		t.Fatalf("declare %s: %v", queue, err)
+	}
+	defer func() { _, _ = pub.QueueDelete(queue, false, false, false) }()
+	fill(t, pub, queue, cfg.consumeMessages)
+
+	var (
+		acked    atomic.Int64
+		errs     atomic.Int64
+		firstErr sync.Once
+		errText  string
+		drained  = make(chan struct{})
+		wg       sync.WaitGroup
+		stops    []func()
+	)
+	total := int64(cfg.consumeMessages)
+	start := time.Now()
+	for i := range cfg.concurrency {
+		ch, err := conn.Channel()
+		if err != nil {
+			t.Fatalf("open consumer channel %d: %v", i, err)
+		}
+		if err := ch.Qos(32, 0, false); err != nil {
+			t.Fatalf("prefetch: %v", err)
+		}
+		tag := fmt.Sprintf("loadtest-%d", i)
+		deliveries, err := ch.Consume(queue, tag, false, false, false, false, nil)
+		if err != nil {
+			t.Fatalf("consume %s: %v", queue, err)
+		}
+		defer ch.Close()
+		stops = append(stops, func() { _ = ch.Cancel(tag, false) })
+		wg.Go(func() {
+			for d := range deliveries {
+				if err := d.Ack(false); err != nil {
+					errs.Add(1)
+					firstErr.Do(func() { errText = err.Error() })
+					continue
+				}
+				if acked.Add(1) == total {
+					close(drained)
+				}
+			}
+		})
+	}
+	select {
+	case <-drained:
+	case <-time.After(cfg.baselineDuration):
+	}
+	elapsed := time.Since(start)
+	n := acked.Load()
+	for _, stop := range stops {
+		stop() // ends the consumer's deliveries
+	}
+	wg.Wait()
+	return result{
+		Name: baseCons, Calls: int(n + errs.Load()), Errors: int(errs.Load()), Seconds: elapsed.Seconds(),
+		Throughput: float64(n) / elapsed.Seconds(), FirstError: errText,
+		Note: fmt.Sprintf("%d messages pre-filled; no latencies", total),
+	}
+}
+
+// fill publishes n persistent messages to queue on a confirm-mode channel, waiting for
+// every confirm at the end, so that the queue holds all of them.
+func fill(t *testing.T, ch *amqp.Channel, queue string, n int) {
+	t.Helper()
+	if err := ch.Confirm(false); err != nil {
+		t.Fatalf("confirm mode: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	body := []byte(`{"load":"test row"}`)
+	pending := make([]*amqp.DeferredConfirmation, 0, n)
+	for range n {
+		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, true, false, amqp.Publishing{
+			ContentType: "application/json", DeliveryMode: amqp.Persistent, Body: body,
+		})
+		if err != nil {
+			t.Fatalf("fill %s: %v", queue, err)
+		}
+		pending = append(pending, dc)
+	}
+	for _, dc := range pending {
+		if ok, err := dc.WaitContext(ctx); err != nil || !ok {
+			t.Fatalf("fill %s: confirm %v, %v", queue, ok, err)
+		}
+	}
 }

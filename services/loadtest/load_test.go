@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,57 +19,105 @@ import (
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 )
 
+// businessTZ is the services' business time zone: the harness passes no ATES_*
+// variable of its own environment on, so they run with the default, UTC.
+const businessTZ = "UTC"
+
 // config is what the environment may change.
 type config struct {
+	smoke            bool          // LOADTEST_SMOKE: a few seconds in all, for make test
 	duration         time.Duration // LOADTEST_DURATION: each workload
 	baselineDuration time.Duration // LOADTEST_BASELINE_DURATION: each baseline
-	concurrency      int           // LOADTEST_CONCURRENCY: callers of every workload and baseline
-	workers          int           // LOADTEST_WORKERS: workers tasks are assigned to
+	readDuration     time.Duration // LOADTEST_READ_DURATION: each read row (/1 and /64)
+	concurrency      int           // LOADTEST_CONCURRENCY: callers of every workload and baseline but the reads
+	workers          int           // LOADTEST_WORKERS: workers registered over gRPC for the write workloads
+	consumeMessages  int           // LOADTEST_CONSUME_MESSAGES: pre-filled for amqp_consume_ack
+	seed             SeedSize      // LOADTEST_SEED_WORKERS, _TASKS, _DAYS: the database the reads run on
 	out              string        // LOADTEST_OUT: the JSON results file
 }
 
 func loadConfig(t *testing.T, root string) config {
 	t.Helper()
+	smoke := os.Getenv("LOADTEST_SMOKE") != ""
+	// A smoke run exercises every phase at a tiny size; the variables still win.
+	def := config{
+		duration: 10 * time.Second, baselineDuration: 3 * time.Second, readDuration: 5 * time.Second,
+		concurrency: 64, workers: 20, consumeMessages: 20_000,
+		seed: SeedSize{Workers: 1000, Tasks: 1_000_000, Days: 1},
+	}
+	if smoke {
+		def = config{
+			duration: 300 * time.Millisecond, baselineDuration: 300 * time.Millisecond, readDuration: 300 * time.Millisecond,
+			concurrency: 4, workers: 3, consumeMessages: 500,
+			seed: SeedSize{Workers: 20, Tasks: 2000, Days: 2},
+		}
+	}
 	cfg := config{
-		duration:         envDuration(t, "LOADTEST_DURATION", 10*time.Second),
-		baselineDuration: envDuration(t, "LOADTEST_BASELINE_DURATION", 3*time.Second),
-		concurrency:      envInt(t, "LOADTEST_CONCURRENCY", 64),
-		workers:          envInt(t, "LOADTEST_WORKERS", 20),
-		out:              os.Getenv("LOADTEST_OUT"),
+		smoke:            smoke,
+		duration:         envDuration(t, "LOADTEST_DURATION", def.duration),
+		baselineDuration: envDuration(t, "LOADTEST_BASELINE_DURATION", def.baselineDuration),
+		readDuration:     envDuration(t, "LOADTEST_READ_DURATION", def.readDuration),
+		concurrency:      envInt(t, "LOADTEST_CONCURRENCY", def.concurrency),
+		workers:          envInt(t, "LOADTEST_WORKERS", def.workers),
+		consumeMessages:  envInt(t, "LOADTEST_CONSUME_MESSAGES", def.consumeMessages),
+		seed: SeedSize{
+			Workers: envInt(t, "LOADTEST_SEED_WORKERS", def.seed.Workers),
+			Tasks:   envInt(t, "LOADTEST_SEED_TASKS", def.seed.Tasks),
+			Days:    envInt(t, "LOADTEST_SEED_DAYS", def.seed.Days),
+		},
+		out: os.Getenv("LOADTEST_OUT"),
 	}
 	if cfg.out == "" {
-		cfg.out = fmt.Sprintf("%s/.cache/loadtest/results-%s.json", root, time.Now().UTC().Format("20060102T150405Z"))
+		cfg.out = fmt.Sprintf("%s/services/loadtest/results/results-%s.json", root, time.Now().UTC().Format("20060102T150405Z"))
+		if smoke {
+			cfg.out = filepath.Join(t.TempDir(), "results.json")
+		}
 	}
 	return cfg
 }
 
-// TestLoad measures the baselines, then every workload against the running system, and
-// prints one table (also written as JSON).
+// phase is one part of the run; its rows go to the table in order. A phase fails the
+// test (t.Fatalf) when it cannot measure at all; failed calls are counted in its rows.
+type phase struct {
+	name string
+	run  func(t *testing.T, cfg config, s *system) []result
+}
+
+// phases run in this order: the baselines; the write workloads, on a small database;
+// authentication's cost (on that database: GetTask by id does not grow with it); the
+// seeding of the large database; the reads on it. The daily close at scale
+// (closePhase) and mail throughput (mailPhase) are written separately and go at the end,
+// after the reads, as {"close", closePhase} and {"mail", mailPhase}.
+func phases() []phase {
+	return []phase{
+		{"baselines", baselinePhase},
+		{"writes", writePhase},
+		{"auth", authPhase},
+		{"seed", seedPhase},
+		{"reads", readPhase},
+	}
+}
+
+// TestLoad runs every phase against the running system and prints one table (also
+// written as JSON). In smoke mode it checks that every row was measured, without errors.
 func TestLoad(t *testing.T) {
 	root := systemtest.RepoRoot(t)
 	cfg := loadConfig(t, root)
-	t.Logf("each workload %s, each baseline %s, %d concurrent callers, %d workers", cfg.duration, cfg.baselineDuration, cfg.concurrency, cfg.workers)
+	t.Logf("each workload %s, each baseline %s, each read %s, %d concurrent callers, %d workers; seed %+v",
+		cfg.duration, cfg.baselineDuration, cfg.readDuration, cfg.concurrency, cfg.workers, cfg.seed)
 	s := startSystem(t, cfg.workers)
 
 	var results []result
-	run := func(r result) {
-		t.Logf("%s: %d calls, %d errors, %.0f req/s, p50 %.2f ms, p99 %.2f ms", r.Name, r.Calls, r.Errors, r.Throughput, r.P50ms, r.P99ms)
-		if r.FirstError != "" {
-			t.Logf("%s: first error: %s", r.Name, r.FirstError)
+	for _, p := range phases() {
+		start := time.Now()
+		for _, r := range p.run(t, cfg, s) {
+			t.Logf("%s: %d calls, %d errors, %.0f req/s, p50 %.2f ms, p99 %.2f ms", r.Name, r.Calls, r.Errors, r.Throughput, r.P50ms, r.P99ms)
+			if r.FirstError != "" {
+				t.Logf("%s: first error: %s", r.Name, r.FirstError)
+			}
+			results = append(results, r)
 		}
-		results = append(results, r)
-	}
-	for _, r := range []result{healthBaseline(t, cfg), pgBaseline(t, cfg, s), amqpBaseline(t, cfg, s)} {
-		r.Kind = "baseline"
-		run(r)
-	}
-	for _, w := range workloads(t, s) {
-		r := measure(w.name, cfg.concurrency, cfg.duration, w.call)
-		r.Kind, r.Baseline = "workload", w.baseline
-		run(r)
-		if w.after != nil {
-			w.after(r)
-		}
+		t.Logf("phase %s: %s", p.name, time.Since(start).Round(time.Millisecond))
 	}
 
 	rep := newReport(t, root, cfg, results)
@@ -82,6 +131,50 @@ func TestLoad(t *testing.T) {
 			t.Errorf("%s: %d of %d calls failed (first: %s)", r.Name, r.Errors, r.Calls, r.FirstError)
 		}
 	}
+	if cfg.smoke {
+		checkSmoke(t, results)
+	}
+}
+
+// checkSmoke fails the test unless every row a run reports was measured with calls and
+// no errors.
+func checkSmoke(t *testing.T, results []result) {
+	t.Helper()
+	want := []string{baseGRPC, basePG, baseAMQP, baseCons}
+	for _, w := range workloads(t, nil) {
+		want = append(want, w.name)
+	}
+	want = append(want, "get_task_noauth", "get_task_auth", "auth_authenticate", "seed")
+	want = append(want, readRows()...)
+	got := map[string]result{}
+	for _, r := range results {
+		got[r.Name] = r
+	}
+	for _, name := range want {
+		r, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("smoke: no %s row", name)
+		case r.Calls == 0 || r.Errors > 0:
+			t.Errorf("smoke: %s: %d calls, %d errors (first: %s)", name, r.Calls, r.Errors, r.FirstError)
+		}
+	}
+}
+
+// writePhase measures every write workload and the reads that follow it on the small
+// database, with cfg.concurrency callers each.
+func writePhase(t *testing.T, cfg config, s *system) []result {
+	t.Helper()
+	var out []result
+	for _, w := range workloads(t, s) {
+		r := measure(w.name, cfg.concurrency, cfg.duration, w.call)
+		r.Kind, r.Baseline = "workload", w.baseline
+		out = append(out, r)
+		if w.after != nil {
+			w.after(r)
+		}
+	}
+	return out
 }
 
 // workload is one kind of API call, made back to back by every caller.

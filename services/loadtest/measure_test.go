@@ -13,7 +13,7 @@ import (
 // result is what one workload or baseline measured.
 type result struct {
 	Name       string   `json:"name"`
-	Kind       string   `json:"kind"` // "baseline" or "workload"
+	Kind       string   `json:"kind"` // "baseline", "workload" or "seed"
 	Calls      int      `json:"calls"`
 	Errors     int      `json:"errors"`
 	Seconds    float64  `json:"seconds"`
@@ -23,7 +23,11 @@ type result struct {
 	Baseline   string   `json:"baseline,omitempty"`
 	Ratio      *float64 `json:"ratio_to_baseline,omitempty"` // Throughput / the baseline's
 	FirstError string   `json:"first_error,omitempty"`
+	Goal       string   `json:"goal,omitempty"`     // the issue's goal for this row, as text
+	Met        *bool    `json:"goal_met,omitempty"` // whether this run met it
+	Note       string   `json:"note,omitempty"`
 	latencies  []time.Duration
+	goal       *goal // judged by newReport, once every baseline is known
 }
 
 // measure runs call from concurrency goroutines, each calling it back to back until
@@ -79,6 +83,21 @@ func measure(name string, concurrency int, duration time.Duration, call func(ctx
 	if firstErr != nil {
 		r.FirstError = firstErr.Error()
 	}
+	return r
+}
+
+// merge is one result of two measurements of the same calls: calls, errors and time
+// added, throughput and percentiles over both.
+func merge(a, b result) result {
+	r := result{Name: a.Name, Calls: a.Calls + b.Calls, Errors: a.Errors + b.Errors, Seconds: a.Seconds + b.Seconds, FirstError: a.FirstError}
+	if r.FirstError == "" {
+		r.FirstError = b.FirstError
+	}
+	r.latencies = slices.Concat(a.latencies, b.latencies)
+	slices.Sort(r.latencies)
+	r.Throughput = float64(len(r.latencies)) / r.Seconds
+	r.P50ms = ms(percentile(r.latencies, 0.50))
+	r.P99ms = ms(percentile(r.latencies, 0.99))
 	return r
 }
 

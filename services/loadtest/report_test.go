@@ -21,32 +21,40 @@ type report struct {
 	Commit      string    `json:"commit"`
 	Cores       int       `json:"cores"`
 	GoVersion   string    `json:"go_version"`
+	Smoke       bool      `json:"smoke,omitempty"`
 	Duration    string    `json:"duration"`
 	BaselineDur string    `json:"baseline_duration"`
+	ReadDur     string    `json:"read_duration"`
 	Concurrency int       `json:"concurrency"`
 	Workers     int       `json:"workers"`
+	Seed        SeedSize  `json:"seed"`
 	Results     []result  `json:"results"`
 }
 
-// newReport fills in the machine and the ratio of every workload to its baseline.
+// newReport fills in the machine, the ratio of every row to its baseline (any earlier
+// row: get_task_auth is read against get_task_noauth) and the verdict on every goal.
 func newReport(t *testing.T, root string, cfg config, results []result) *report {
 	t.Helper()
 	rep := &report{
 		Time: time.Now().UTC(), Commit: gitCommit(root), Cores: runtime.NumCPU(), GoVersion: runtime.Version(),
-		Duration: cfg.duration.String(), BaselineDur: cfg.baselineDuration.String(),
-		Concurrency: cfg.concurrency, Workers: cfg.workers, Results: results,
+		Smoke: cfg.smoke, Duration: cfg.duration.String(), BaselineDur: cfg.baselineDuration.String(),
+		ReadDur: cfg.readDuration.String(), Concurrency: cfg.concurrency, Workers: cfg.workers,
+		Seed: cfg.seed, Results: results,
 	}
 	base := map[string]float64{}
 	for _, r := range results {
-		if r.Kind == "baseline" {
-			base[r.Name] = r.Throughput
-		}
+		base[r.Name] = r.Throughput
 	}
 	for i := range rep.Results {
 		r := &rep.Results[i]
-		if b := base[r.Baseline]; r.Baseline != "" && b > 0 {
+		b := base[r.Baseline]
+		if r.Baseline != "" && b > 0 {
 			ratio := r.Throughput / b
 			r.Ratio = &ratio
+		}
+		if r.goal != nil {
+			met := r.goal.check(*r, b)
+			r.Goal, r.Met = r.goal.text, &met
 		}
 	}
 	return rep
@@ -55,27 +63,39 @@ func newReport(t *testing.T, root string, cfg config, results []result) *report 
 // table renders the results, with a legend.
 func (rep *report) table() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "\naTES load test: %d callers, %s per workload, %s per baseline; %d cores, %s, commit %s\n",
-		rep.Concurrency, rep.Duration, rep.BaselineDur, rep.Cores, rep.GoVersion, rep.Commit)
+	fmt.Fprintf(&b, "\naTES load test: %d callers, %s per workload, %s per baseline, %s per read; seed %d workers, %d tasks, %d days; %d cores, %s, commit %s\n",
+		rep.Concurrency, rep.Duration, rep.BaselineDur, rep.ReadDur, rep.Seed.Workers, rep.Seed.Tasks, rep.Seed.Days,
+		rep.Cores, rep.GoVersion, rep.Commit)
 	w := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "workload\tcalls\terrors\treq/s\tp50 ms\tp99 ms\tbaseline\tratio\t")
+	fmt.Fprintln(w, "workload\tcalls\terrors\treq/s\tp50 ms\tp99 ms\tbaseline\tratio\tgoal\tmet\t")
 	for _, r := range rep.Results {
-		baseline, ratio := "-", "-"
+		baseline, ratio, goal, met := "-", "-", "-", "-"
 		if r.Baseline != "" {
 			baseline = r.Baseline
 		}
 		if r.Ratio != nil {
 			ratio = fmt.Sprintf("%.3f", *r.Ratio)
 		}
-		fmt.Fprintf(w, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%s\t%s\t\n", r.Name, r.Calls, r.Errors, r.Throughput, r.P50ms, r.P99ms, baseline, ratio)
+		if r.Met != nil {
+			goal, met = r.Goal, "no"
+			if *r.Met {
+				met = "yes"
+			}
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n",
+			r.Name, r.Calls, r.Errors, r.Throughput, r.P50ms, r.P99ms, baseline, ratio, goal, met)
 	}
 	_ = w.Flush()
 	b.WriteString(`
-The first three rows are the baselines, measured in the same run with the same callers:
+The first four rows are the baselines, measured in the same run with the same callers:
 grpc_health is a grpc.health.v1 Check on a bare in-process grpc.Server; pg_insert is a
 single-row INSERT through a pgx pool like the services'; amqp_publish_confirm is a
-persistent publish that waits for its broker confirm. req/s counts successful calls;
-p50/p99 are exact percentiles of their latencies; ratio is req/s over the baseline's.
+persistent publish that waits for its broker confirm; amqp_consume_ack consumes and acks
+a pre-filled queue (req/s is messages acked a second; no latencies, p50/p99 are 0).
+seed is the SQL seeding of the read tests (calls = tasks, req/s = tasks a second). A
+/1 or /64 suffix is the number of callers of that row. req/s counts successful calls;
+p50/p99 are exact percentiles of their latencies; ratio is req/s over the baseline's;
+goal is the issue's target for the row and met whether this run reached it.
 `)
 	return b.String()
 }

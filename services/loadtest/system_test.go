@@ -46,6 +46,7 @@ type system struct {
 	analytics      analyticsv1.AnalyticsServiceClient
 	adminToken     string
 	workers        int
+	seeded         []string // workers with money today once seedPhase ran, for GetBalance
 }
 
 // startSystem builds ates, creates the database (with `ates migrate`) and vhost, starts
