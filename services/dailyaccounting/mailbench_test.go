@@ -2,6 +2,7 @@ package dailyaccounting_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -14,18 +15,19 @@ import (
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgtest"
+	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/mailsender"
 	"github.com/ates/ates/services/mailsender/mailpittest"
 )
 
-// BenchmarkMailDelivery delivers the summary mails of a closed day of 20,000 workers
+// BenchmarkMailDelivery delivers the summary mails of a closed day of 10,000 workers
 // through the outbox relay, RabbitMQ and mailsender into a private Mailpit (issue 8: at
 // least 2,000 mails/s), and reports the rate beside Mailpit's own intake from a bare
 // SMTP sender in the same run. Run it once:
 //
 //	go test -run '^$' -bench MailDelivery -benchtime 1x ./services/dailyaccounting
 func BenchmarkMailDelivery(b *testing.B) {
-	const mails, bareSessions = 20_000, 8
+	const mails, bareSessions = 10_000, 8
 	ctx := context.Background()
 	date := "2026-02-10"
 	day, err := bizday.Parse(date)
@@ -40,7 +42,7 @@ func BenchmarkMailDelivery(b *testing.B) {
 	b.StopTimer()
 	var took time.Duration
 	for range b.N {
-		pool, _ := pgtest.NewDB(b)
+		pool, url := pgtest.NewDB(b)
 		closetest.Seed(b, pool, date, mails, mails)
 		log := slog.New(slog.DiscardHandler)
 		if _, err := dailyaccounting.NewCloser(pool, time.UTC, log).CloseDay(ctx, day); err != nil {
@@ -59,7 +61,13 @@ func BenchmarkMailDelivery(b *testing.B) {
 		cfg.SMTP.Addr = mailpit.SMTP
 		cfg.CloseDaySchedule = "59 23 31 12 *" // no catch-up close at start-up
 		listen := config.Listen{HTTP: "127.0.0.1:0"}
-		sender, err := mailsender.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.Dial(b, exchange)}, queue, log)
+		// A database connection for each mail sent at once, as README advises.
+		senderPool, err := pgutil.Connect(ctx, fmt.Sprintf("%s&pool_max_conns=%d", url, cfg.MailsenderPrefetch+2))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(senderPool.Close)
+		sender, err := mailsender.New(cfg, listen, &app.Deps{Pool: senderPool, Broker: brokertest.Dial(b, exchange)}, queue, log)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -102,6 +102,9 @@ type Config struct {
 	ReassignBatchSize int `env:"ATES_REASSIGN_BATCH_SIZE" envDefault:"1000"`
 	// TaskhandlerPrefetch is how many events taskhandler applies at once.
 	TaskhandlerPrefetch int `env:"ATES_TASKHANDLER_PREFETCH" envDefault:"16"`
+	// MailsenderPrefetch is how many mails mailsender sends at once, each over its own
+	// persistent SMTP session; the database pool needs a connection for each.
+	MailsenderPrefetch int `env:"ATES_MAILSENDER_PREFETCH" envDefault:"16"`
 	// CloseDaySchedule is the cron spec (in the business time zone) of the daily close.
 	CloseDaySchedule string `env:"ATES_CLOSE_DAY_SCHEDULE" envDefault:"5 0 * * *"`
 	// OutboxPollInterval is how often dailyaccounting's relay looks for unsent outbox rows.
@@ -188,6 +191,9 @@ func (c Config) validate() error {
 	}
 	if c.TaskhandlerPrefetch < 1 {
 		errs = append(errs, errors.New("ATES_TASKHANDLER_PREFETCH must be at least 1"))
+	}
+	if c.MailsenderPrefetch < 1 {
+		errs = append(errs, errors.New("ATES_MAILSENDER_PREFETCH must be at least 1"))
 	}
 	if c.EventTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_EVENT_TIMEOUT must be positive"))
