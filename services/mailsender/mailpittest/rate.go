@@ -105,7 +105,7 @@ func (s Server) bareSession(session, n int, body string) error {
 			return err
 		}
 		dw := tp.DotWriter()
-		if _, err := fmt.Fprintf(dw, "From: aTES <noreply@ates.local>\r\nTo: <%s>\r\nSubject: Your aTES summary for 2026-02-10\r\nMessage-ID: <bare-%d-%d@ates>\r\n\r\n%s", to, session, i, body); err != nil {
+		if _, err := fmt.Fprintf(dw, "From: aTES <noreply@ates.local>\r\nTo: <%s>\r\nSubject: Your aTES summary for 2026-02-10\r\nMessage-ID: <bare-%d-%d@ates>\r\n%s", to, session, i, body); err != nil {
 			return err
 		}
 		if err := dw.Close(); err != nil {
@@ -118,12 +118,23 @@ func (s Server) bareSession(session, n int, body string) error {
 	return cmd(221, "QUIT")
 }
 
-// bareBody is a text body as long as a summary mail's two bodies together.
+// bareBody is shaped like a summary mail: multipart/alternative with a plain-text and
+// an HTML part, so that Mailpit does the same work for it (parsing both parts and
+// indexing the HTML's text) as for the mails mailsender sends.
 func bareBody() string {
-	line := "  Opening balance       0  Rewards  123  Fees  -45  Closing balance  78\r\n"
-	var b []byte
-	for len(b) < 1500 {
-		b = append(b, line...)
-	}
-	return string(b)
+	return "MIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/alternative; boundary=\"b1\"\r\n\r\n" +
+		"--b1\r\nContent-Type: text/plain; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		"Hello Worker,\r\n\r\nhere is your aTES account for 2026-02-10.\r\n\r\n" +
+		"  Opening balance      -5\r\n  Rewards              40\r\n  Fees                -12\r\n  Closing balance      23\r\n\r\n" +
+		"Paid out to you: 23. The next day starts at 0.\r\n\r\naTES\r\n" +
+		"--b1\r\nContent-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		"<!DOCTYPE html>\r\n<html>\r\n<body style=3D\"font-family: sans-serif\">\r\n<p>Hello Worker,</p>\r\n" +
+		"<p>here is your aTES account for <strong>2026-02-10</strong>.</p>\r\n<table cellpadding=3D\"4\">\r\n" +
+		"<tr><td>Opening balance</td><td align=3D\"right\">-5</td></tr>\r\n" +
+		"<tr><td>Rewards</td><td align=3D\"right\">40</td></tr>\r\n" +
+		"<tr><td>Fees</td><td align=3D\"right\">-12</td></tr>\r\n" +
+		"<tr><td><strong>Closing balance</strong></td><td align=3D\"right\"><strong>23</strong></td></tr>\r\n" +
+		"</table>\r\n<p>Paid out to you: <strong>23</strong>. The next day starts at 0.</p>\r\n<p>aTES</p>\r\n</body>\r\n</html>\r\n" +
+		"--b1--\r\n"
 }
