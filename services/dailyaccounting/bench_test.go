@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/ates/ates/services/dailyaccounting"
+	"github.com/ates/ates/services/dailyaccounting/closetest"
+	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/pgtest"
 )
 
@@ -51,4 +53,51 @@ func BenchmarkCloseDay(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(workers), "workers/day")
+}
+
+// BenchmarkCloseCrowdedDay closes a day of 100,000 workers and 1,000,000 log rows (issue
+// 8: within twice the time of bare SQL doing the same writes) and reports both times
+// and their ratio; ns/op is the close alone. Each iteration seeds a fresh database for
+// a minute or so, so run it once:
+//
+//	go test -run '^$' -bench CloseCrowdedDay -benchtime 1x ./services/dailyaccounting
+func BenchmarkCloseCrowdedDay(b *testing.B) {
+	const workers, rows = 100_000, 1_000_000
+	ctx := context.Background()
+	date := "2026-02-10"
+	day, err := bizday.Parse(date)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var closeTotal, bareTotal time.Duration
+	b.StopTimer()
+	for range b.N {
+		pool, _ := pgtest.NewDB(b)
+		closetest.Seed(b, pool, date, workers, rows)
+		bare, balances, err := closetest.Bare(ctx, pool, day)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if balances != workers {
+			b.Fatalf("the bare close wrote %d balance rows, want %d", balances, workers)
+		}
+		if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
+			b.Fatalf("vacuum: %v", err)
+		}
+		closer := dailyaccounting.NewCloser(pool, time.UTC, slog.New(slog.DiscardHandler))
+		start := time.Now()
+		b.StartTimer()
+		closed, err := closer.CloseDay(ctx, day)
+		b.StopTimer()
+		took := time.Since(start)
+		if err != nil || len(closed) != 1 || closed[0].Workers != workers {
+			b.Fatalf("close %s: %+v, %v", date, closed, err)
+		}
+		closeTotal += took
+		bareTotal += bare
+		b.Logf("close %.2fs, bare SQL %.2fs, ratio %.2f", took.Seconds(), bare.Seconds(), took.Seconds()/bare.Seconds())
+	}
+	b.ReportMetric(closeTotal.Seconds()/float64(b.N), "close-s")
+	b.ReportMetric(bareTotal.Seconds()/float64(b.N), "bare-s")
+	b.ReportMetric(closeTotal.Seconds()/bareTotal.Seconds(), "close/bare")
 }

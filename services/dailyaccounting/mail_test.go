@@ -23,7 +23,7 @@ import (
 )
 
 // serve runs s until the test ends.
-func serve(t *testing.T, s interface{ Serve(context.Context) error }) {
+func serve(t testing.TB, s interface{ Serve(context.Context) error }) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

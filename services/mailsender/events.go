@@ -19,7 +19,8 @@ import (
 // dead-letter queue.
 //
 // The sent_mails row is claimed before the mail is sent, in a transaction that commits
-// as soon as the SMTP server accepted the mail (before the connection is closed): a
+// as soon as the SMTP server accepted the mail (before its SMTP session carries another
+// mail or is closed): a
 // redelivery (or a duplicate handled at the same moment, which waits on the row) finds
 // the row and sends nothing, and a failed send rolls the claim back so the retry sends.
 // The one window left is a crash or database failure between the server's acceptance and
@@ -37,7 +38,7 @@ func (s *Service) send(ctx context.Context, e broker.Event[*eventsv1.SendEmail])
 		return broker.Permanent(fmt.Errorf("event %s: user_id: %w", e.ID, err))
 	}
 	duplicate := false
-	var hangUp func()
+	var done func()
 	err = pgutil.InTx(ctx, s.pool, func(tx pgx.Tx) error {
 		claimed, err := mailsenderdb.New(tx).SentMailInsert(ctx, mailsenderdb.SentMailInsertParams{
 			EventID: e.ID, UserID: userID, Email: ev.GetEmail(), BusinessDate: day,
@@ -48,11 +49,11 @@ func (s *Service) send(ctx context.Context, e broker.Event[*eventsv1.SendEmail])
 		if duplicate = claimed == 0; duplicate {
 			return nil
 		}
-		hangUp, err = s.mailer.send(ctx, e.ID.String(), ev)
+		done, err = s.mailer.send(ctx, e.ID.String(), ev)
 		return err
 	})
-	if hangUp != nil {
-		hangUp() // after the commit: the mail is recorded whatever QUIT does
+	if done != nil {
+		done() // after the commit: the mail is recorded before its session moves on
 	}
 	switch {
 	case err != nil:

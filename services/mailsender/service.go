@@ -21,27 +21,26 @@ import (
 	"github.com/ates/ates/services/internal/server"
 )
 
-// prefetch is how many mails are sent at once.
-const prefetch = 4
-
 // Service is mailsender assembled: the consumer and the HTTP server.
 type Service struct {
-	pool    *pgxpool.Pool
-	conn    *broker.Conn
-	queue   broker.QueueSpec
-	mailer  *mailer
-	timeout time.Duration
-	retry   [2]time.Duration
-	mails   *prometheus.CounterVec
-	srv     *server.Server
-	log     *slog.Logger
+	pool   *pgxpool.Pool
+	conn   *broker.Conn
+	queue  broker.QueueSpec
+	mailer *mailer
+	// prefetch is how many mails are sent at once, each on its own SMTP session.
+	prefetch int
+	timeout  time.Duration
+	retry    [2]time.Duration
+	mails    *prometheus.CounterVec
+	srv      *server.Server
+	log      *slog.Logger
 }
 
 // New builds mailsender on deps: it consumes queue (events.MailsenderQueueSpec in production, a private one
 // in tests), sends through cfg.SMTP, records sent mails in the database and serves HTTP
 // on listen.HTTP.
 func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue broker.QueueSpec, log *slog.Logger) (*Service, error) {
-	m, err := newMailer(cfg.SMTP, cfg.EventTimeout)
+	m, err := newMailer(cfg.SMTP, cfg.EventTimeout, cfg.MailsenderPrefetch)
 	if err != nil {
 		return nil, fmt.Errorf("mailsender: %w", err)
 	}
@@ -55,7 +54,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue broker.Q
 	}, []string{"result"})
 	srv.Registry().MustRegister(mails)
 	return &Service{
-		pool: deps.Pool, conn: deps.Broker, queue: queue, mailer: m, timeout: cfg.EventTimeout,
+		pool: deps.Pool, conn: deps.Broker, queue: queue, mailer: m, prefetch: cfg.MailsenderPrefetch, timeout: cfg.EventTimeout,
 		retry: [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax}, mails: mails, srv: srv, log: log,
 	}, nil
 }
@@ -69,12 +68,13 @@ func (s *Service) Serve(ctx context.Context) error {
 	if err := s.conn.DeclareQueue(ctx, s.queue); err != nil {
 		return fmt.Errorf("mailsender: %w", err)
 	}
+	defer s.mailer.close()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.srv.Serve(ctx) })
 	g.Go(func() error {
 		return s.conn.Consume(ctx, broker.ConsumerConfig{
 			Queue:    s.queue.Name,
-			Prefetch: prefetch,
+			Prefetch: s.prefetch,
 			Timeout:  s.timeout,
 			Routes:   []broker.Route{broker.On(events.SendEmail, s.send)},
 			Probe:    s.pool.Ping,

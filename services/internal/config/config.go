@@ -110,6 +110,9 @@ type Config struct {
 	TaskhandlerBatch int `env:"ATES_TASKHANDLER_BATCH" envDefault:"128"`
 	// TaskhandlerAppliers is how many batches taskhandler applies at once.
 	TaskhandlerAppliers int `env:"ATES_TASKHANDLER_APPLIERS" envDefault:"2"`
+	// MailsenderPrefetch is how many mails mailsender sends at once, each over its own
+	// persistent SMTP session; the database pool needs a connection for each.
+	MailsenderPrefetch int `env:"ATES_MAILSENDER_PREFETCH" envDefault:"16"`
 	// CloseDaySchedule is the cron spec (in the business time zone) of the daily close.
 	CloseDaySchedule string `env:"ATES_CLOSE_DAY_SCHEDULE" envDefault:"5 0 * * *"`
 	// OutboxPollInterval is how often dailyaccounting's relay looks for unsent outbox rows.
@@ -202,6 +205,9 @@ func (c Config) validate() error {
 	}
 	if c.TaskhandlerBatch < 1 || c.TaskhandlerBatch > 10000 {
 		errs = append(errs, errors.New("ATES_TASKHANDLER_BATCH must be between 1 and 10000"))
+	}
+	if c.MailsenderPrefetch < 1 {
+		errs = append(errs, errors.New("ATES_MAILSENDER_PREFETCH must be at least 1"))
 	}
 	if c.EventTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_EVENT_TIMEOUT must be positive"))

@@ -22,6 +22,7 @@ func TestLoad(t *testing.T) {
 		require.Equal(t, "UTC", cfg.BusinessTZ.String())
 		require.Equal(t, config.Listen{GRPC: ":50052", HTTP: ":8082"}, cfg.TasksListen)
 		require.Equal(t, ":8087", cfg.MailsenderListen.HTTP)
+		require.Equal(t, 16, cfg.MailsenderPrefetch)
 		require.Equal(t, config.AMQP{
 			Heartbeat:        2 * time.Second,
 			HandshakeTimeout: 3 * time.Second,
@@ -62,6 +63,7 @@ func TestLoad(t *testing.T) {
 		{"an unknown SMTP TLS mode is refused", map[string]string{"ATES_SMTP_TLS": "maybe"}, "ATES_SMTP_TLS"},
 		{"a sub-second heartbeat is refused", map[string]string{"ATES_AMQP_HEARTBEAT": "500ms"}, "ATES_AMQP_HEARTBEAT"},
 		{"a zero confirm timeout is refused", map[string]string{"ATES_AMQP_CONFIRM_TIMEOUT": "0s"}, "ATES_AMQP_CONFIRM_TIMEOUT"},
+		{"a zero mailsender prefetch is refused", map[string]string{"ATES_MAILSENDER_PREFETCH": "0"}, "ATES_MAILSENDER_PREFETCH"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
