@@ -26,6 +26,7 @@ type result struct {
 	Goal       string   `json:"goal,omitempty"`     // the issue's goal for this row, as text
 	Met        *bool    `json:"goal_met,omitempty"` // whether this run met it
 	Note       string   `json:"note,omitempty"`
+	Usage      *usage   `json:"usage,omitempty"` // where the machine's time went meanwhile
 	latencies  []time.Duration
 	goal       *goal // judged by newReport, once every baseline is known
 }

@@ -92,7 +92,7 @@ func readPhase(t *testing.T, cfg config, s *system) []result {
 			t.Errorf("%s: %v", rd.name, err)
 		}
 		for _, callers := range []int{1, readCallers} {
-			r := measure(fmt.Sprintf("%s/%d", rd.name, callers), callers, cfg.readDuration, rd.call)
+			r := measureProbed(cfg, s, strings.SplitN(rd.name, "_", 2)[0], fmt.Sprintf("%s/%d", rd.name, callers), callers, cfg.readDuration, rd.call)
 			r.Kind, r.Baseline = "workload", baseGRPC
 			r.goal = atLeastRPS(readRPS)
 			if callers == 1 {

@@ -96,7 +96,33 @@ seed is the SQL seeding of the read tests (calls = tasks, req/s = tasks a second
 /1 or /64 suffix is the number of callers of that row. req/s counts successful calls;
 p50/p99 are exact percentiles of their latencies; ratio is req/s over the baseline's;
 goal is the issue's target for the row and met whether this run reached it.
+create_task runs for LOADTEST_WRITE_DURATION; create_task_applied is the tasks stored
+meanwhile (per second); create_task_drain the seconds the backlog took after it stopped.
+close_bare_sql and daily_close_100k: req/s is workers closed per second (so ratio ≥ 0.5
+is "within 2× the bare SQL"); smtp_bare and mail_delivery: mails into Mailpit per second.
 `)
+	notes := false
+	for _, r := range rep.Results {
+		if r.Note == "" && r.Usage == nil {
+			continue
+		}
+		if !notes {
+			b.WriteString("\nWhere the time went (cores: CPU used by each process while the row ran, 1.00 = one\n" +
+				"core; pg: what the database's busy backends were doing, on average per sample):\n")
+			notes = true
+		}
+		fmt.Fprintf(&b, "  %s:", r.Name)
+		if r.Note != "" {
+			fmt.Fprintf(&b, " %s.", r.Note)
+		}
+		if r.Usage != nil {
+			fmt.Fprintf(&b, " %s", r.Usage.summary())
+			if len(r.Usage.TopByFlat) > 0 {
+				fmt.Fprintf(&b, "\n      %s profile, top by flat CPU: %s", r.Usage.Profiled, strings.Join(r.Usage.TopByFlat[:min(4, len(r.Usage.TopByFlat))], " | "))
+			}
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 

@@ -121,6 +121,8 @@ func (s *system) env(extra ...string) []string {
 		"ATES_SMTP_ADDR=" + smtp,
 		// No scheduled close during a run, so no mail either.
 		"ATES_CLOSE_DAY_SCHEDULE=@every 24h",
+		// /debug/pprof, for LOADTEST_PROFILE.
+		"ATES_PPROF=true",
 		"ATES_SHUTDOWN_TIMEOUT=5s",
 	}, extra...)...)
 }
