@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -74,8 +75,21 @@ func pgBaseline(t *testing.T, cfg config, s *system) result {
 		t.Fatalf("create the scratch table: %v", err)
 	}
 	defer func() { _, _ = s.db.Exec(ctx, "DROP TABLE loadtest_scratch") }()
+	// A connection per caller, as pgbench's clients have (up to 32: the services hold
+	// connections of their own and the server allows 100), so that the baseline is what
+	// PostgreSQL does, with its group commit, not what a small pool lets through.
+	pcfg, err := pgxpool.ParseConfig(s.dbURL)
+	if err != nil {
+		t.Fatalf("parse database URL: %v", err)
+	}
+	pcfg.MaxConns = int32(min(cfg.concurrency, 32))
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	defer pool.Close()
 	return measure(basePG, cfg.concurrency, cfg.baselineDuration, func(ctx context.Context, w, i int) error {
-		_, err := s.db.Exec(ctx, "INSERT INTO loadtest_scratch (worker, seq, payload) VALUES ($1, $2, $3)",
+		_, err := pool.Exec(ctx, "INSERT INTO loadtest_scratch (worker, seq, payload) VALUES ($1, $2, $3)",
 			w, i, "load test row")
 		return err
 	})

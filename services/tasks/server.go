@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
@@ -34,6 +35,15 @@ type Server struct {
 	log         *slog.Logger
 	waitTimeout time.Duration
 	batchSize   int
+	gate        *gate
+}
+
+// publish sends one event, once taskhandler's backlog admits it (see gate).
+func (s *Server) publish(ctx context.Context, k retryKey, key string, msg proto.Message, eventID uuid.UUID) error {
+	if err := s.gate.admit(ctx); err != nil {
+		return err
+	}
+	return publish(ctx, s.broker, s.log, k, key, msg, eventID)
 }
 
 // CreateTask prices the task and publishes task_create; taskhandler assigns it.
@@ -66,7 +76,7 @@ func (s *Server) CreateTask(ctx context.Context, req *tasksv1.CreateTaskRequest)
 	} else if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign the task to")
 	}
-	err = publish(ctx, s.broker, s.log, k, events.TaskCreate, &eventsv1.TaskCreate{
+	err = s.publish(ctx, k, events.TaskCreate, &eventsv1.TaskCreate{
 		TaskId:      id.String(),
 		AuthorId:    u.ID.String(),
 		Description: req.GetDescription(),
@@ -104,7 +114,7 @@ func (s *Server) CompleteTask(ctx context.Context, req *tasksv1.CompleteTaskRequ
 		}
 		return nil, status.Error(codes.FailedPrecondition, "the task is already complete")
 	}
-	err = publish(ctx, s.broker, s.log, k, events.TaskComplete, &eventsv1.TaskComplete{TaskId: t.ID.String(), WorkerId: u.ID.String()}, eventID)
+	err = s.publish(ctx, k, events.TaskComplete, &eventsv1.TaskComplete{TaskId: t.ID.String(), WorkerId: u.ID.String()}, eventID)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +158,7 @@ func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest)
 			return nil, status.Error(codes.InvalidArgument, "assignee_id: not an active worker")
 		}
 	}
-	err = publish(ctx, s.broker, s.log, k, events.TaskAssign, &eventsv1.TaskAssign{
+	err = s.publish(ctx, k, events.TaskAssign, &eventsv1.TaskAssign{
 		TaskId: t.ID.String(), AssigneeId: req.GetAssigneeId(), ActorId: u.ID.String(),
 	}, eventID)
 	if err != nil {
@@ -227,7 +237,7 @@ func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRe
 			for i, id := range ids {
 				ev.TaskIds[i] = id.String()
 			}
-			if err := publish(ctx, s.broker, s.log, k, events.TasksReassign, ev, eventID); err != nil {
+			if err := s.publish(ctx, k, events.TasksReassign, ev, eventID); err != nil {
 				// Batches already confirmed will be applied; say how far we got.
 				s.log.WarnContext(ctx, "reassign-all stopped part way", "operation_id", op, "batches_published", len(eventIDs), "tasks_published", resp.TaskCount)
 				return nil, err

@@ -22,6 +22,7 @@ import (
 type Service struct {
 	Server *server.Server
 	waiter *waiter
+	gate   *gate
 }
 
 // New builds the tasks API on deps, authenticating through auth.
@@ -51,14 +52,20 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Aut
 	if err != nil {
 		return nil, err
 	}
-	return &Service{Server: srv, waiter: w}, nil
+	impl.gate = newGate(deps.Broker, events.TaskhandlerQueue, cfg.TasksMaxBacklog, cfg.TasksBacklogWait, srv.Registry())
+	return &Service{Server: srv, waiter: w, gate: impl.gate}, nil
 }
+
+// WatchQueue names the queue whose depth admits writes (events.TaskhandlerQueue unless
+// changed, as tests do); call it before Serve.
+func (s *Service) WatchQueue(name string) { s.gate.queue = name }
 
 // Serve serves until ctx ends.
 func (s *Service) Serve(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Server.Serve(ctx) })
 	g.Go(func() error { return s.waiter.listen(ctx) })
+	g.Go(func() error { return s.gate.watch(ctx) })
 	return g.Wait()
 }
 

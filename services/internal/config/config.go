@@ -101,6 +101,12 @@ type Config struct {
 	// WaitTimeout bounds how long a write call with `wait` waits when the caller set no
 	// shorter deadline.
 	WaitTimeout time.Duration `env:"ATES_WAIT_TIMEOUT" envDefault:"30s"`
+	// TasksMaxBacklog is how many events may wait in taskhandler's queue before the tasks
+	// API holds writes back (backpressure); 0 never holds them.
+	TasksMaxBacklog int `env:"ATES_TASKS_MAX_BACKLOG" envDefault:"2000"`
+	// TasksBacklogWait is how long a held write waits for the backlog to shrink before it
+	// is refused with ResourceExhausted.
+	TasksBacklogWait time.Duration `env:"ATES_TASKS_BACKLOG_WAIT" envDefault:"2s"`
 	// ReassignBatchSize is how many task ids one tasks_reassign event carries (at most 1000).
 	ReassignBatchSize int `env:"ATES_REASSIGN_BATCH_SIZE" envDefault:"1000"`
 	// TaskhandlerPrefetch is how many events taskhandler holds unacknowledged at once:
@@ -193,6 +199,9 @@ func (c Config) validate() error {
 	}
 	if c.WaitTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_WAIT_TIMEOUT must be positive"))
+	}
+	if c.TasksMaxBacklog < 0 || c.TasksBacklogWait <= 0 {
+		errs = append(errs, errors.New("ATES_TASKS_MAX_BACKLOG must not be negative and ATES_TASKS_BACKLOG_WAIT must be positive"))
 	}
 	if c.ReassignBatchSize < 1 || c.ReassignBatchSize > 1000 {
 		errs = append(errs, errors.New("ATES_REASSIGN_BATCH_SIZE must be between 1 and 1000"))

@@ -73,6 +73,7 @@ func Start(t testing.TB, opts Options) *Env {
 	if err != nil {
 		t.Fatalf("build tasks API: %v", err)
 	}
+	api.WatchQueue(env.Queue)
 	servertest.Serve(t, api.Serve)
 	env.TasksHTTP = api.Server.HTTPAddr()
 	env.Tasks = tasksv1.NewTaskServiceClient(servertest.Dial(t, api.Server))
