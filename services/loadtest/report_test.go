@@ -89,7 +89,7 @@ func (rep *report) table() string {
 	b.WriteString(`
 The first four rows are the baselines, measured in the same run with the same callers:
 grpc_health is a grpc.health.v1 Check on a bare in-process grpc.Server; pg_insert is a
-single-row INSERT through a pgx pool like the services'; amqp_publish_confirm is a
+single-row INSERT, a connection per caller (up to 32); amqp_publish_confirm is a
 persistent publish that waits for its broker confirm; amqp_consume_ack consumes and acks
 a pre-filled queue (req/s is messages acked a second; no latencies, p50/p99 are 0).
 seed is the SQL seeding of the read tests (calls = tasks, req/s = tasks a second). A
