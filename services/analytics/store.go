@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -38,63 +37,37 @@ func (s *store) currentDay(ctx context.Context, today time.Time) (time.Time, err
 }
 
 // workerStats counts the active workers and those whose balance of day is below zero:
-// from the stored balances of a closed day, rolled forward from the last close for an
-// open one.
+// from the stored balances of a closed day; for an open one, rolled forward from the
+// last close in one statement (WorkersBelowZero), so that only two numbers leave the
+// database however many workers there are.
 func (s *store) workerStats(ctx context.Context, day time.Time) (negative, workers int64, err error) {
 	err = s.snapshot(ctx, func(q *analyticsdb.Queries) error {
-		ids, err := q.UserListWorkerIDs(ctx)
-		if err != nil {
-			return fmt.Errorf("list workers: %w", err)
-		}
-		workers = int64(len(ids))
 		closed, err := q.ClosedDayExists(ctx, day)
 		if err != nil {
 			return fmt.Errorf("look up close of %s: %w", bizday.Format(day), err)
 		}
 		if closed {
+			if workers, err = q.UserCountWorkers(ctx); err != nil {
+				return fmt.Errorf("count workers: %w", err)
+			}
 			negative, err = q.BalanceCountNegative(ctx, day)
 			return err
 		}
-		negative, err = openNegative(ctx, q, ids, day)
-		return err
+		last, err := q.ClosedDayLastBefore(ctx, day)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			last = time.Time{}
+		case err != nil:
+			return fmt.Errorf("find last closed day: %w", err)
+		}
+		row, err := q.WorkersBelowZero(ctx, analyticsdb.WorkersBelowZeroParams{After: last, Day: day})
+		if err != nil {
+			return fmt.Errorf("count workers below zero on %s: %w", bizday.Format(day), err)
+		}
+		negative, workers = row.Negative, row.Workers
+		return nil
 	})
 	return negative, workers, err
-}
-
-// openNegative counts workers below zero on open day, from the carries of the last
-// closed day and the sums of every open day since.
-func openNegative(ctx context.Context, q *analyticsdb.Queries, workers []uuid.UUID, day time.Time) (int64, error) {
-	carries := map[uuid.UUID]int64{}
-	last, err := q.ClosedDayLastBefore(ctx, day)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		last = time.Time{}
-	case err != nil:
-		return 0, fmt.Errorf("find last closed day: %w", err)
-	default:
-		rows, err := q.BalanceCarries(ctx, last)
-		if err != nil {
-			return 0, fmt.Errorf("read carries of %s: %w", bizday.Format(last), err)
-		}
-		for _, r := range rows {
-			carries[r.UserID] = r.Carry
-		}
-	}
-	rows, err := q.TotalsByWorkerDay(ctx, analyticsdb.TotalsByWorkerDayParams{After: last, Through: day})
-	if err != nil {
-		return 0, fmt.Errorf("sum open days: %w", err)
-	}
-	sums := map[uuid.UUID][]ledger.DaySums{}
-	for _, r := range rows {
-		sums[r.UserID] = append(sums[r.UserID], ledger.DaySums{Day: r.BusinessDate, Rewards: r.Rewards, Fees: r.Fees})
-	}
-	var negative int64
-	for _, id := range workers {
-		if ledger.Open(carries[id], day, sums[id]).Closing < 0 {
-			negative++
-		}
-	}
-	return negative, nil
 }
 
 // earnings returns the company's earnings of each day in [from, to] with activity.

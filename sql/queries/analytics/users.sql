@@ -1,2 +1,2 @@
--- name: UserListWorkerIDs :many
-SELECT id FROM users WHERE role = 'worker' AND active ORDER BY id;
+-- name: UserCountWorkers :one
+SELECT count(*) FROM users WHERE role = 'worker' AND active;

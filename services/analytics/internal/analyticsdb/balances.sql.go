@@ -8,39 +8,7 @@ package analyticsdb
 import (
 	"context"
 	"time"
-
-	"github.com/google/uuid"
 )
-
-const balanceCarries = `-- name: BalanceCarries :many
-SELECT user_id, carry FROM balances WHERE business_date = $1
-`
-
-type BalanceCarriesRow struct {
-	UserID uuid.UUID
-	Carry  int64
-}
-
-// What each worker carried out of a closed day (zero or negative).
-func (q *Queries) BalanceCarries(ctx context.Context, businessDate time.Time) ([]BalanceCarriesRow, error) {
-	rows, err := q.db.Query(ctx, balanceCarries, businessDate)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []BalanceCarriesRow{}
-	for rows.Next() {
-		var i BalanceCarriesRow
-		if err := rows.Scan(&i.UserID, &i.Carry); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
 
 const balanceCountNegative = `-- name: BalanceCountNegative :one
 SELECT count(*) FROM balances WHERE business_date = $1 AND closing < 0

@@ -7,30 +7,15 @@ package analyticsdb
 
 import (
 	"context"
-
-	"github.com/google/uuid"
 )
 
-const userListWorkerIDs = `-- name: UserListWorkerIDs :many
-SELECT id FROM users WHERE role = 'worker' AND active ORDER BY id
+const userCountWorkers = `-- name: UserCountWorkers :one
+SELECT count(*) FROM users WHERE role = 'worker' AND active
 `
 
-func (q *Queries) UserListWorkerIDs(ctx context.Context) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, userListWorkerIDs)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []uuid.UUID{}
-	for rows.Next() {
-		var id uuid.UUID
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+func (q *Queries) UserCountWorkers(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, userCountWorkers)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
 }

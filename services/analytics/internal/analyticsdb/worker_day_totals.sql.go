@@ -8,8 +8,6 @@ package analyticsdb
 import (
 	"context"
 	"time"
-
-	"github.com/google/uuid"
 )
 
 const totalEarningsByDay = `-- name: TotalEarningsByDay :many
@@ -52,49 +50,50 @@ func (q *Queries) TotalEarningsByDay(ctx context.Context, arg TotalEarningsByDay
 	return items, nil
 }
 
-const totalsByWorkerDay = `-- name: TotalsByWorkerDay :many
-SELECT user_id, business_date, rewards, fees
-FROM worker_day_totals
-WHERE business_date > $1::date
-  AND business_date <= $2::date
-ORDER BY user_id, business_date
+const workersBelowZero = `-- name: WorkersBelowZero :one
+WITH before AS (
+    SELECT user_id, rewards + fees AS s,
+           sum(rewards + fees) OVER (PARTITION BY user_id ORDER BY business_date DESC) AS suffix
+    FROM worker_day_totals
+    WHERE business_date > $1::date AND business_date < $2::date
+),
+opening AS (
+    SELECT user_id, min(suffix) AS low, sum(s) AS total
+    FROM before
+    GROUP BY user_id
+)
+SELECT count(*)::bigint AS workers,
+       count(*) FILTER (WHERE
+           least(0, coalesce(o.low, 0), coalesce(b.carry, 0) + coalesce(o.total, 0))
+           + coalesce(d.rewards + d.fees, 0) < 0)::bigint AS negative
+FROM users u
+LEFT JOIN opening o ON o.user_id = u.id
+LEFT JOIN balances b ON b.user_id = u.id AND b.business_date = $1::date
+LEFT JOIN worker_day_totals d ON d.user_id = u.id AND d.business_date = $2::date
+WHERE u.role = 'worker' AND u.active
 `
 
-type TotalsByWorkerDayParams struct {
-	After   time.Time
-	Through time.Time
+type WorkersBelowZeroParams struct {
+	After time.Time
+	Day   time.Time
 }
 
-type TotalsByWorkerDayRow struct {
-	UserID       uuid.UUID
-	BusinessDate time.Time
-	Rewards      int64
-	Fees         int64
+type WorkersBelowZeroRow struct {
+	Workers  int64
+	Negative int64
 }
 
-// Every worker's rewards and fees per day with activity in (after, through], by worker
-// and day: what open balances are computed from.
-func (q *Queries) TotalsByWorkerDay(ctx context.Context, arg TotalsByWorkerDayParams) ([]TotalsByWorkerDayRow, error) {
-	rows, err := q.db.Query(ctx, totalsByWorkerDay, arg.After, arg.Through)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []TotalsByWorkerDayRow{}
-	for rows.Next() {
-		var i TotalsByWorkerDayRow
-		if err := rows.Scan(
-			&i.UserID,
-			&i.BusinessDate,
-			&i.Rewards,
-			&i.Fees,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+// The active workers, and how many of them end the open day @day below zero: the carry
+// of the last closed day @after rolled through every open day since as the daily close
+// will (ledger.Open: a positive closing is paid out, a negative one carries on, so
+// opening = least(opening + s, 0) day by day, s being the day's rewards + fees). Its
+// closed form, with s_1..s_n the open days before @day: the opening of @day is the
+// least of 0, each suffix sum s_k + ... + s_n, and carry + s_1 + ... + s_n (a carry is
+// never positive); the closing adds @day's own s. One row per worker and open day is
+// read, in the database; nothing per worker leaves it.
+func (q *Queries) WorkersBelowZero(ctx context.Context, arg WorkersBelowZeroParams) (WorkersBelowZeroRow, error) {
+	row := q.db.QueryRow(ctx, workersBelowZero, arg.After, arg.Day)
+	var i WorkersBelowZeroRow
+	err := row.Scan(&i.Workers, &i.Negative)
+	return i, err
 }
