@@ -103,7 +103,7 @@ type Config struct {
 	WaitTimeout time.Duration `env:"ATES_WAIT_TIMEOUT" envDefault:"30s"`
 	// TasksMaxBacklog is how many events may wait in taskhandler's queue before the tasks
 	// API holds writes back (backpressure); 0 never holds them.
-	TasksMaxBacklog int `env:"ATES_TASKS_MAX_BACKLOG" envDefault:"2000"`
+	TasksMaxBacklog int `env:"ATES_TASKS_MAX_BACKLOG" envDefault:"1000"`
 	// TasksBacklogWait is how long a held write waits for the backlog to shrink before it
 	// is refused with ResourceExhausted.
 	TasksBacklogWait time.Duration `env:"ATES_TASKS_BACKLOG_WAIT" envDefault:"2s"`
