@@ -12,8 +12,9 @@ import (
 	"github.com/ates/ates/services/internal/broker"
 )
 
-// backlogPoll is how often the gate reads the depth of taskhandler's queue.
-const backlogPoll = 100 * time.Millisecond
+// backlogPoll is how often the gate reads the depth of taskhandler's queue: often, so
+// that a held write waits little longer than the backlog takes to shrink.
+const backlogPoll = 25 * time.Millisecond
 
 // gate is admission control for writes: backpressure from taskhandler. While its queue
 // holds max events or more (taskhandler is that far behind), a write waits for the
@@ -29,6 +30,7 @@ type gate struct {
 	max    int
 	wait   time.Duration
 	depth  atomic.Int64 // -1: unknown
+	since  atomic.Int64 // writes admitted since depth was read
 	gauge  prometheus.Gauge
 }
 
@@ -61,6 +63,7 @@ func (g *gate) watch(ctx context.Context) error {
 			n = -1
 		}
 		g.depth.Store(int64(n))
+		g.since.Store(0)
 		g.gauge.Set(float64(n))
 		select {
 		case <-ctx.Done():
@@ -79,10 +82,13 @@ func (g *gate) admit(ctx context.Context) error {
 	}
 	var deadline <-chan time.Time
 	for {
+		// The writes admitted since the last reading count as queued, so that a reading
+		// below the limit lets in only what fits, not every caller holding on.
 		n := g.depth.Load()
-		if n < int64(g.max) {
+		if n < 0 || n+g.since.Add(1) <= int64(g.max) {
 			return nil
 		}
+		g.since.Add(-1)
 		if deadline == nil {
 			t := time.NewTimer(g.wait)
 			defer t.Stop()
