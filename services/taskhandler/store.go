@@ -246,14 +246,16 @@ func (s *store) create(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCreat
 		return "", "", err
 	}
 	return s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
-		// The picked worker may have been deactivated since the list was read: then
-		// once more with a fresh list.
+		// The list may predate the first worker, or the picked worker may have been
+		// deactivated since it was read: then once more with a fresh list.
 		for fresh := false; ; fresh = true {
 			w, err := s.workers.pick(ctx, q, fresh)
-			if err != nil {
+			switch {
+			case err != nil:
 				return err
-			}
-			if w == uuid.Nil {
+			case w == uuid.Nil && !fresh:
+				continue
+			case w == uuid.Nil:
 				return reject("no active worker to assign the task to")
 			}
 			t, err := q.TaskCreate(ctx, taskhandlerdb.TaskCreateParams{
@@ -336,9 +338,11 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 		for fresh := false; ; fresh = true {
 			w := assignee
 			if w == uuid.Nil {
-				if w, err = s.workers.pick(ctx, q, fresh); err != nil {
+				picked, err := s.workers.pick(ctx, q, fresh)
+				if err != nil {
 					return err
 				}
+				w = picked
 			}
 			t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: w, Now: at.now})
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -348,8 +352,8 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 				switch {
 				case assignee != uuid.Nil:
 					return reject("user %s is not an active worker", assignee)
-				case w != uuid.Nil && !fresh:
-					continue // the picked worker left meanwhile
+				case !fresh:
+					continue // the list predates the first worker, or the pick left meanwhile
 				}
 				return reject("no active worker to assign the task to")
 			}

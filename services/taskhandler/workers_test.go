@@ -57,3 +57,31 @@ func TestTasksGoToActiveWorkersAtRandom(t *testing.T) {
 	require.Zero(t, count(t, env, "SELECT count(*) FROM audit_log a JOIN tasks t ON t.id = a.task_id WHERE a.user_id <> t.assignee_id"),
 		"every fee is charged to the task's assignee")
 }
+
+// TestAWorkerWhoJustArrivedIsAssigned: taskhandler read its list of workers while there
+// was none (and rejected a task for it); a worker registers, and the next task, a moment
+// later, goes to them rather than being rejected on the stale empty list.
+func TestAWorkerWhoJustArrivedIsAssigned(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	ctx := context.Background()
+	author := env.NewUser(t, authv1.Role_ROLE_MANAGER).ID
+	create := func(description string) string {
+		id, err := env.Deps.Broker.Publish(ctx, events.TaskCreate, &eventsv1.TaskCreate{
+			TaskId: uuid.NewString(), AuthorId: author.String(), Description: description, Fee: -10, Reward: 20,
+		})
+		require.NoError(t, err)
+		return id
+	}
+	first := create("nobody yet")
+	eventually(t, "the first create is rejected", func() bool {
+		return count(t, env, "SELECT count(*) FROM processed_events WHERE event_id = $1 AND outcome = 'rejected'", first) == 1
+	})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER).ID
+	second := create("the newcomer's")
+	eventually(t, "the second create is settled", func() bool {
+		return count(t, env, "SELECT count(*) FROM processed_events WHERE event_id = $1", second) == 1
+	})
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM processed_events WHERE event_id = $1 AND outcome = 'applied'", second))
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks WHERE assignee_id = $1", worker))
+}
