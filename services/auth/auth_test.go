@@ -119,6 +119,11 @@ func TestRegisterRefusesBadFields(t *testing.T) {
 	}{
 		{"an empty name", func(r *authv1.RegisterRequest) { r.Name = "" }, "name"},
 		{"a name over 100 characters", func(r *authv1.RegisterRequest) { r.Name = strings.Repeat("n", 101) }, "name"},
+		{"a blank name", func(r *authv1.RegisterRequest) { r.Name = " \u00a0\u2003 " }, "name"},
+		{"a name with a NUL", func(r *authv1.RegisterRequest) { r.Name = "Nul\x00Worker" }, "name"},
+		{"a name with a line feed (a mail header injection)", func(r *authv1.RegisterRequest) { r.Name = "Eve\nBcc: all@example.com" }, "name"},
+		{"a name with a carriage return", func(r *authv1.RegisterRequest) { r.Name = "Eve\rWorker" }, "name"},
+		{"a name with a C1 control character", func(r *authv1.RegisterRequest) { r.Name = "Eve\u0085Worker" }, "name"},
 		{"an empty email", func(r *authv1.RegisterRequest) { r.Email = "" }, "email"},
 		{"an email that is not one", func(r *authv1.RegisterRequest) { r.Email = "not-an-email" }, "email"},
 		{"an oversized email", func(r *authv1.RegisterRequest) { r.Email = strings.Repeat("e", 250) + "@example.com" }, "email"},

@@ -59,12 +59,22 @@ func TestSummaryMail(t *testing.T) {
 		})
 	}
 
+	t.Run("quotes and a comma in a name add no recipient", func(t *testing.T) {
+		t.Parallel()
+		ev := summary(0, 30, -10)
+		ev.Name = `Eve", "boss@example.com`
+		e.publish(t, ev)
+		m := mailpit.Wait(t, ev.GetEmail(), 1)[0]
+		require.Equal(t, []mailpittest.Address{{Name: ev.Name, Address: ev.GetEmail()}}, m.To)
+	})
+
 	t.Run("markup in a name is escaped in the HTML body", func(t *testing.T) {
 		t.Parallel()
 		ev := summary(0, 30, -10)
 		ev.Name = `Zoë <b>"Bold"</b> & Co`
 		e.publish(t, ev)
 		m := mailpit.Wait(t, ev.GetEmail(), 1)[0]
+		require.Equal(t, []mailpittest.Address{{Name: ev.Name, Address: ev.GetEmail()}}, m.To, "the name is encoded in the To header, not mangled")
 		require.Contains(t, m.Text, "Hello "+ev.Name+",")
 		require.Contains(t, m.HTML, "Zoë &lt;b&gt;&#34;Bold&#34;&lt;/b&gt; &amp; Co")
 		require.NotContains(t, m.HTML, "<b>")

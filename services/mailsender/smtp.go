@@ -100,7 +100,11 @@ func (m *mailer) send(ctx context.Context, eventID string, ev *eventsv1.SendEmai
 	if err := msg.From(m.from); err != nil {
 		return nil, broker.Permanent(fmt.Errorf("from %q: %w", m.from, err))
 	}
-	if err := msg.AddToFormat(ev.GetName(), ev.GetEmail()); err != nil {
+	// net/mail quotes and escapes the display name (and RFC 2047-encodes non-ASCII), so
+	// that quotes, angle brackets and commas in a name reach the header intact;
+	// go-mail's AddToFormat pastes the name between quotes as it is.
+	to := (&netmail.Address{Name: ev.GetName(), Address: ev.GetEmail()}).String()
+	if err := msg.To(to); err != nil {
 		return nil, broker.Permanent(fmt.Errorf("to %q: %w", ev.GetEmail(), err))
 	}
 	msg.Subject(subject(s))

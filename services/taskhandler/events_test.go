@@ -98,6 +98,9 @@ func TestBadMessagesGoToTheDeadLetterQueue(t *testing.T) {
 	require.NoError(t, err)
 	raw(events.TaskCreate, "events.v1.TaskCreate", invalid)
 	raw(events.TaskComplete, "events.v1.TaskCreate", invalid)
+	nul, err := proto.Marshal(&eventsv1.TaskCreate{TaskId: uuid.NewString(), AuthorId: worker.ID.String(), Description: "nul\x00byte", Fee: -10, Reward: 30})
+	require.NoError(t, err)
+	raw(events.TaskCreate, "events.v1.TaskCreate", nul)
 
 	good := uuid.NewString()
 	_, err = env.Deps.Broker.Publish(ctx, events.TaskCreate, &eventsv1.TaskCreate{
@@ -109,19 +112,20 @@ func TestBadMessagesGoToTheDeadLetterQueue(t *testing.T) {
 	})
 
 	var reasons []string
-	eventually(t, "three messages are dead-lettered", func() bool {
+	eventually(t, "four messages are dead-lettered", func() bool {
 		d, err := env.Deps.Broker.Get(ctx, broker.DeadLetterQueue(env.Queue))
 		require.NoError(t, err)
 		if d != nil {
 			reasons = append(reasons, d.DeadLetterReason())
 		}
-		return len(reasons) == 3
+		return len(reasons) == 4
 	})
 	// Handlers run concurrently, so the order of dead letters is not the order sent.
 	all := strings.Join(reasons, "\n")
 	require.Contains(t, all, "decode", "the undecodable body")
 	require.Contains(t, all, "fee", "the payload that fails validation names the field")
 	require.Contains(t, all, "events.v1.TaskCreate", "the payload whose type does not match its routing key")
+	require.Contains(t, all, "description: must contain a visible character and no control characters", "the description with a NUL byte fails validation, not the database")
 	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks"), "nothing of the bad messages was written")
 	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log"))
 }

@@ -61,6 +61,22 @@ func TestBadInputWritesNothing(t *testing.T) {
 			_, err := env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: " \t "})
 			return err
 		}, codes.InvalidArgument, "description"},
+		{"create with a description of Unicode spaces", func() error {
+			_, err := env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "\u00a0\u2003"})
+			return err
+		}, codes.InvalidArgument, "description"},
+		{"create with a NUL in the description", func() error {
+			_, err := env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "water\x00the plants"})
+			return err
+		}, codes.InvalidArgument, "description"},
+		{"create with a line feed in the description", func() error {
+			_, err := env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "water\nthe plants"})
+			return err
+		}, codes.InvalidArgument, "description"},
+		{"create with a carriage return in the description", func() error {
+			_, err := env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "water\rthe plants"})
+			return err
+		}, codes.InvalidArgument, "description"},
 		{"create with an oversized description", func() error {
 			_, err := env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: strings.Repeat("x", 2001)})
 			return err

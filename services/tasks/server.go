@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -49,9 +48,6 @@ func (s *Server) publish(ctx context.Context, k retryKey, key string, msg proto.
 // CreateTask prices the task and publishes task_create; taskhandler assigns it.
 func (s *Server) CreateTask(ctx context.Context, req *tasksv1.CreateTaskRequest) (*tasksv1.CreateTaskResponse, error) {
 	u, _ := authn.UserFrom(ctx)
-	if strings.TrimSpace(req.GetDescription()) == "" {
-		return nil, status.Error(codes.InvalidArgument, "description: must not be blank")
-	}
 	k, err := newRetryKey(u.ID, tasksv1.TaskService_CreateTask_FullMethodName, req.GetRequestId())
 	if err != nil {
 		return nil, err

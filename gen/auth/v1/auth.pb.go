@@ -170,7 +170,8 @@ func (x *User) GetCreatedAt() *timestamppb.Timestamp {
 // RegisterRequest describes the user to create.
 type RegisterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// name is the display name, 1 to 100 characters.
+	// name is the display name, 1 to 100 characters: not blank, no control characters
+	// (it goes into a mail header).
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// email must be a valid, unused address.
 	Email string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
@@ -508,9 +509,10 @@ const file_auth_v1_auth_proto_rawDesc = "" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12!\n" +
 	"\x04role\x18\x04 \x01(\x0e2\r.auth.v1.RoleR\x04role\x129\n" +
 	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xd8\x01\n" +
-	"\x0fRegisterRequest\x12\x1d\n" +
-	"\x04name\x18\x01 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18dR\x04name\x12 \n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x82\x03\n" +
+	"\x0fRegisterRequest\x12\xc6\x01\n" +
+	"\x04name\x18\x01 \x01(\tB\xb1\x01\xbaH\xad\x01\xba\x01\xa3\x01\n" +
+	"\x10string.printable\x12Rmust contain a visible character and no control characters (NUL, tab, CR, LF, ...)\x1a;this.matches('^[^\\\\p{Cc}]*[^\\\\p{Cc}\\\\p{Z}\\\\s][^\\\\p{Cc}]*$')r\x04\x10\x01\x18dR\x04name\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12-\n" +
 	"\x04role\x18\x03 \x01(\x0e2\r.auth.v1.RoleB\n" +

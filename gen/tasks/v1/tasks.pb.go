@@ -207,7 +207,7 @@ func (x *Task) GetCompletedAt() *timestamppb.Timestamp {
 // CreateTaskRequest describes the task to create.
 type CreateTaskRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// description says what to do, 1 to 2000 characters.
+	// description says what to do, 1 to 2000 characters: not blank, no control characters.
 	Description string `protobuf:"bytes,1,opt,name=description,proto3" json:"description,omitempty"`
 	// wait makes the call answer after the task is stored, with the task.
 	Wait bool `protobuf:"varint,2,opt,name=wait,proto3" json:"wait,omitempty"`
@@ -937,10 +937,10 @@ const file_tasks_v1_tasks_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n" +
 	"\fcompleted_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"\x81\x01\n" +
-	"\x11CreateTaskRequest\x12,\n" +
-	"\vdescription\x18\x01 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\vdescription\x12\x12\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"\xab\x02\n" +
+	"\x11CreateTaskRequest\x12\xd5\x01\n" +
+	"\vdescription\x18\x01 \x01(\tB\xb2\x01\xbaH\xae\x01\xba\x01\xa3\x01\n" +
+	"\x10string.printable\x12Rmust contain a visible character and no control characters (NUL, tab, CR, LF, ...)\x1a;this.matches('^[^\\\\p{Cc}]*[^\\\\p{Cc}\\\\p{Z}\\\\s][^\\\\p{Cc}]*$')r\x05\x10\x01\x18\xd0\x0fR\vdescription\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\x12*\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"H\n" +
