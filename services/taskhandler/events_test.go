@@ -243,3 +243,28 @@ func TestMoneyAfterACloseGoesToTheFirstOpenDay(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []time.Time{bizday.Next(today), bizday.Next(today)}, days, "the fee and the reward are on tomorrow")
 }
+
+// TestATaskAssignNamingTheHolderChargesNothing: a task_assign that names the worker who
+// holds the task already (the API refuses it, but one may be in flight when the task
+// changes hands, or be forged) is rejected and writes no fee.
+func TestATaskAssignNamingTheHolderChargesNothing(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	manager := env.NewUser(t, authv1.Role_ROLE_MANAGER)
+	ctx := context.Background()
+	created, err := env.Tasks.CreateTask(manager.Context(ctx), &tasksv1.CreateTaskRequest{Description: "held", Wait: true})
+	require.NoError(t, err)
+	var ids []string
+	for range 3 {
+		id, err := env.Deps.Broker.Publish(ctx, events.TaskAssign, &eventsv1.TaskAssign{
+			TaskId: created.GetId(), AssigneeId: worker.ID.String(), ActorId: manager.ID.String(),
+		})
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	eventually(t, "the assigns are settled", func() bool {
+		return count(t, env, "SELECT count(*) FROM processed_events WHERE event_id = ANY($1) AND outcome = 'rejected' AND reason LIKE '%already%'", ids) == 3
+	})
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log WHERE task_id = $1", created.GetId()), "the creation's fee only")
+}

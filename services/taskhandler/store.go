@@ -291,7 +291,7 @@ func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCom
 	return s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
 		t, err := q.TaskComplete(ctx, taskhandlerdb.TaskCompleteParams{ID: taskID, WorkerID: worker, Now: at.now})
 		if errors.Is(err, pgx.ErrNoRows) {
-			if err := s.unchangeable(ctx, q, taskID); err != nil {
+			if _, err := s.unchangeable(ctx, q, taskID); err != nil {
 				return err
 			}
 			return reject("task %s is assigned to someone else", taskID)
@@ -305,18 +305,18 @@ func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCom
 }
 
 // unchangeable explains why a conditional update matched nothing when the task itself is
-// the reason (missing or complete); it returns nil when the task is open.
-func (s *store) unchangeable(ctx context.Context, q *taskhandlerdb.Queries, taskID uuid.UUID) error {
+// the reason (missing or complete); when the task is open it returns the task and nil.
+func (s *store) unchangeable(ctx context.Context, q *taskhandlerdb.Queries, taskID uuid.UUID) (taskhandlerdb.Task, error) {
 	t, err := q.TaskGet(ctx, taskID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return reject("task %s does not exist", taskID)
+		return t, reject("task %s does not exist", taskID)
 	case err != nil:
-		return fmt.Errorf("read task: %w", err)
+		return t, fmt.Errorf("read task: %w", err)
 	case t.Status == "complete":
-		return reject("task %s is already complete", taskID)
+		return t, reject("task %s is already complete", taskID)
 	}
-	return nil
+	return t, nil
 }
 
 // assign gives one open task to the named or a random worker and charges the fee.
@@ -344,12 +344,17 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 				}
 				w = picked
 			}
-			t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{ID: taskID, AssigneeID: w, Now: at.now})
+			t, err := q.TaskAssign(ctx, taskhandlerdb.TaskAssignParams{
+				ID: taskID, AssigneeID: w, Now: at.now, PickedAtRandom: assignee == uuid.Nil,
+			})
 			if errors.Is(err, pgx.ErrNoRows) {
-				if err := s.unchangeable(ctx, q, taskID); err != nil {
+				open, err := s.unchangeable(ctx, q, taskID)
+				if err != nil {
 					return err
 				}
 				switch {
+				case assignee != uuid.Nil && open.AssigneeID == assignee:
+					return reject("task %s is assigned to user %s already", taskID, assignee)
 				case assignee != uuid.Nil:
 					return reject("user %s is not an active worker", assignee)
 				case !fresh:

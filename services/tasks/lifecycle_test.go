@@ -71,6 +71,10 @@ func TestLifecycleOverREST(t *testing.T) {
 	require.Contains(t, task, "assigned_to")
 	require.Contains(t, task, "completed_at", "zero values are shown")
 
+	// The assignment moves the task: to whichever of the two does not hold it.
+	if task["assigned_to"] == worker.ID.String() {
+		worker, other = other, worker
+	}
 	code, out = rest(t, env, "PUT", "/v1/task/"+id+"/assign", admin.Token, `{"assignee_id":"`+worker.ID.String()+`","wait":true}`)
 	require.Equal(t, http.StatusOK, code, "%v", out)
 	require.Equal(t, worker.ID.String(), out["task"].(map[string]any)["assigned_to"])
@@ -106,3 +110,21 @@ func TestLifecycleOverREST(t *testing.T) {
 
 // jsonInt is how protojson writes an int64: as a string.
 func jsonInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestAssigningTheHolderChangesNothing: naming the worker who holds a task is refused
+// with FailedPrecondition and charges no fee, however often it is asked.
+func TestAssigningTheHolderChangesNothing(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	manager := env.NewUser(t, authv1.Role_ROLE_MANAGER)
+	task := create(t, env, manager, "held already")
+	require.Equal(t, worker.ID.String(), task.GetAssignedTo(), "the only worker holds it")
+	for range 6 {
+		_, err := env.Tasks.AssignTask(manager.Context(context.Background()), &tasksv1.AssignTaskRequest{
+			Id: task.GetId(), AssigneeId: worker.ID.String(), Wait: true,
+		})
+		require.Equal(t, codes.FailedPrecondition, status.Code(err), "err: %v", err)
+	}
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM audit_log WHERE task_id = $1", task.GetId()), "the creation's fee only")
+}

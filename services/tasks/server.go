@@ -153,6 +153,10 @@ func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest)
 		if !ok {
 			return nil, status.Error(codes.InvalidArgument, "assignee_id: not an active worker")
 		}
+		if assignee == t.AssigneeID {
+			// Nothing would change, and an assignment charges a fee.
+			return nil, status.Error(codes.FailedPrecondition, "assignee_id: the task is assigned to them already")
+		}
 	}
 	err = s.publish(ctx, k, events.TaskAssign, &eventsv1.TaskAssign{
 		TaskId: t.ID.String(), AssigneeId: req.GetAssigneeId(), ActorId: u.ID.String(),

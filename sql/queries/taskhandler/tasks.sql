@@ -19,11 +19,14 @@ RETURNING *;
 
 -- name: TaskAssign :one
 -- Gives an open task to the given worker if that worker is active (the caller picks a
--- random one when the event names none); no row otherwise.
+-- random one when the event names none); no row otherwise. A worker picked at random
+-- may be the one who holds the task (a reassignment like any other); a worker named who
+-- holds it already gets no row either: that changes nothing, so it charges no fee.
 UPDATE tasks SET assignee_id = u.id, updated_at = sqlc.arg('now')
 FROM users u
 WHERE tasks.id = sqlc.arg('id') AND tasks.status = 'in_progress'
   AND u.id = sqlc.arg('assignee_id') AND u.role = 'worker' AND u.active
+  AND (sqlc.arg('picked_at_random')::boolean OR tasks.assignee_id <> u.id)
 RETURNING tasks.*;
 
 -- name: TasksReassign :many

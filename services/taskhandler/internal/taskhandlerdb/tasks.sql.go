@@ -17,19 +17,28 @@ UPDATE tasks SET assignee_id = u.id, updated_at = $1
 FROM users u
 WHERE tasks.id = $2 AND tasks.status = 'in_progress'
   AND u.id = $3 AND u.role = 'worker' AND u.active
+  AND ($4::boolean OR tasks.assignee_id <> u.id)
 RETURNING tasks.id, tasks.author_id, tasks.assignee_id, tasks.description, tasks.reward, tasks.fee, tasks.status, tasks.created_at, tasks.updated_at, tasks.completed_at, tasks.reassign_op
 `
 
 type TaskAssignParams struct {
-	Now        time.Time
-	ID         uuid.UUID
-	AssigneeID uuid.UUID
+	Now            time.Time
+	ID             uuid.UUID
+	AssigneeID     uuid.UUID
+	PickedAtRandom bool
 }
 
 // Gives an open task to the given worker if that worker is active (the caller picks a
-// random one when the event names none); no row otherwise.
+// random one when the event names none); no row otherwise. A worker picked at random
+// may be the one who holds the task (a reassignment like any other); a worker named who
+// holds it already gets no row either: that changes nothing, so it charges no fee.
 func (q *Queries) TaskAssign(ctx context.Context, arg TaskAssignParams) (Task, error) {
-	row := q.db.QueryRow(ctx, taskAssign, arg.Now, arg.ID, arg.AssigneeID)
+	row := q.db.QueryRow(ctx, taskAssign,
+		arg.Now,
+		arg.ID,
+		arg.AssigneeID,
+		arg.PickedAtRandom,
+	)
 	var i Task
 	err := row.Scan(
 		&i.ID,
