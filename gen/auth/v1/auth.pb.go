@@ -8,6 +8,7 @@ package authv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/ates/ates/gen/rules/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -502,17 +503,16 @@ var File_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x12auth/v1/auth.proto\x12\aauth.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n" +
+	"\x12auth/v1/auth.proto\x12\aauth.v1\x1a\x1bbuf/validate/validate.proto\x1a\x14rules/v1/rules.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x01\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
 	"\x05email\x18\x03 \x01(\tR\x05email\x12!\n" +
 	"\x04role\x18\x04 \x01(\x0e2\r.auth.v1.RoleR\x04role\x129\n" +
 	"\n" +
-	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\x82\x03\n" +
-	"\x0fRegisterRequest\x12\xc6\x01\n" +
-	"\x04name\x18\x01 \x01(\tB\xb1\x01\xbaH\xad\x01\xba\x01\xa3\x01\n" +
-	"\x10string.printable\x12Rmust contain a visible character and no control characters (NUL, tab, CR, LF, ...)\x1a;this.matches('^[^\\\\p{Cc}]*[^\\\\p{Cc}\\\\p{Z}\\\\s][^\\\\p{Cc}]*$')r\x04\x10\x01\x18dR\x04name\x12 \n" +
+	"created_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xdb\x01\n" +
+	"\x0fRegisterRequest\x12 \n" +
+	"\x04name\x18\x01 \x01(\tB\f\xbaH\tr\a\xc0>\x01\x10\x01\x18dR\x04name\x12 \n" +
 	"\x05email\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x18\xfe\x01`\x01R\x05email\x12-\n" +
 	"\x04role\x18\x03 \x01(\x0e2\r.auth.v1.RoleB\n" +

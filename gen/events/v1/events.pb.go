@@ -8,6 +8,7 @@ package eventsv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/ates/ates/gen/rules/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -418,13 +419,13 @@ var File_events_v1_events_proto protoreflect.FileDescriptor
 
 const file_events_v1_events_proto_rawDesc = "" +
 	"\n" +
-	"\x16events/v1/events.proto\x12\tevents.v1\x1a\x1bbuf/validate/validate.proto\"\x80\x03\n" +
+	"\x16events/v1/events.proto\x12\tevents.v1\x1a\x1bbuf/validate/validate.proto\x1a\x14rules/v1/rules.proto\"\xd9\x01\n" +
 	"\n" +
 	"TaskCreate\x12!\n" +
 	"\atask_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06taskId\x12%\n" +
-	"\tauthor_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bauthorId\x12\xd5\x01\n" +
-	"\vdescription\x18\x03 \x01(\tB\xb2\x01\xbaH\xae\x01\xba\x01\xa3\x01\n" +
-	"\x10string.printable\x12Rmust contain a visible character and no control characters (NUL, tab, CR, LF, ...)\x1a;this.matches('^[^\\\\p{Cc}]*[^\\\\p{Cc}\\\\p{Z}\\\\s][^\\\\p{Cc}]*$')r\x05\x10\x01\x18\xd0\x0fR\vdescription\x12-\n" +
+	"\tauthor_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\bauthorId\x12/\n" +
+	"\vdescription\x18\x03 \x01(\tB\r\xbaH\n" +
+	"r\b\xc0>\x01\x10\x01\x18\xd0\x0fR\vdescription\x12-\n" +
 	"\x03fee\x18\x04 \x01(\x03B\x1b\xbaH\x18\"\x16\x18\xf6\xff\xff\xff\xff\xff\xff\xff\xff\x01(\xec\xff\xff\xff\xff\xff\xff\xff\xff\x01R\x03fee\x12!\n" +
 	"\x06reward\x18\x05 \x01(\x03B\t\xbaH\x06\"\x04\x18((\x14R\x06reward\"X\n" +
 	"\fTaskComplete\x12!\n" +
@@ -439,12 +440,12 @@ const file_events_v1_events_proto_rawDesc = "" +
 	"\rTasksReassign\x12-\n" +
 	"\btask_ids\x18\x01 \x03(\tB\x12\xbaH\x0f\x92\x01\f\b\x01\x10\xe8\a\"\x05r\x03\xb0\x01\x01R\ataskIds\x12#\n" +
 	"\bactor_id\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\aactorId\x12.\n" +
-	"\foperation_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\voperationId\"\xdd\x03\n" +
+	"\foperation_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\voperationId\"\xb6\x02\n" +
 	"\tSendEmail\x12!\n" +
 	"\auser_id\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x06userId\x12\x1d\n" +
-	"\x05email\x18\x02 \x01(\tB\a\xbaH\x04r\x02`\x01R\x05email\x12\xc4\x01\n" +
-	"\x04name\x18\x03 \x01(\tB\xaf\x01\xbaH\xab\x01\xba\x01\xa3\x01\n" +
-	"\x10string.printable\x12Rmust contain a visible character and no control characters (NUL, tab, CR, LF, ...)\x1a;this.matches('^[^\\\\p{Cc}]*[^\\\\p{Cc}\\\\p{Z}\\\\s][^\\\\p{Cc}]*$')r\x02\x10\x01R\x04name\x127\n" +
+	"\x05email\x18\x02 \x01(\tB\a\xbaH\x04r\x02`\x01R\x05email\x12\x1e\n" +
+	"\x04name\x18\x03 \x01(\tB\n" +
+	"\xbaH\ar\x05\xc0>\x01\x10\x01R\x04name\x127\n" +
 	"\x04date\x18\x04 \x01(\tB#\xbaH r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x04date\x12\x18\n" +
 	"\aopening\x18\x05 \x01(\x03R\aopening\x12\x18\n" +
 	"\arewards\x18\x06 \x01(\x03R\arewards\x12\x12\n" +

@@ -8,6 +8,7 @@ package tasksv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/ates/ates/gen/rules/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -922,7 +923,7 @@ var File_tasks_v1_tasks_proto protoreflect.FileDescriptor
 
 const file_tasks_v1_tasks_proto_rawDesc = "" +
 	"\n" +
-	"\x14tasks/v1/tasks.proto\x12\btasks.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x02\n" +
+	"\x14tasks/v1/tasks.proto\x12\btasks.v1\x1a\x1bbuf/validate/validate.proto\x1a\x14rules/v1/rules.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x02\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06author\x18\x02 \x01(\tR\x06author\x12\x1f\n" +
@@ -937,10 +938,10 @@ const file_tasks_v1_tasks_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n" +
 	"\fcompleted_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"\xab\x02\n" +
-	"\x11CreateTaskRequest\x12\xd5\x01\n" +
-	"\vdescription\x18\x01 \x01(\tB\xb2\x01\xbaH\xae\x01\xba\x01\xa3\x01\n" +
-	"\x10string.printable\x12Rmust contain a visible character and no control characters (NUL, tab, CR, LF, ...)\x1a;this.matches('^[^\\\\p{Cc}]*[^\\\\p{Cc}\\\\p{Z}\\\\s][^\\\\p{Cc}]*$')r\x05\x10\x01\x18\xd0\x0fR\vdescription\x12\x12\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"\x84\x01\n" +
+	"\x11CreateTaskRequest\x12/\n" +
+	"\vdescription\x18\x01 \x01(\tB\r\xbaH\n" +
+	"r\b\xc0>\x01\x10\x01\x18\xd0\x0fR\vdescription\x12\x12\n" +
 	"\x04wait\x18\x02 \x01(\bR\x04wait\x12*\n" +
 	"\n" +
 	"request_id\x18\x03 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\trequestId\"H\n" +
