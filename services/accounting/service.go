@@ -34,6 +34,7 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, auth authn
 
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Pprof:           cfg.Pprof,
+		Transport:       cfg.Transport,
 	})
 }
 

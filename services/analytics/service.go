@@ -31,6 +31,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Aut
 		Ready:           deps.Checks(),
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Pprof:           cfg.Pprof,
+		Transport:       cfg.Transport,
 	})
 }
 

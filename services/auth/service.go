@@ -20,27 +20,32 @@ import (
 	"github.com/ates/ates/services/internal/server"
 )
 
+// public are the auth calls that work without a token; Register looks at the caller if
+// there is one.
+var public = []string{
+	authv1.AuthService_Register_FullMethodName,
+	authv1.AuthService_Login_FullMethodName,
+	authv1.AuthService_Authenticate_FullMethodName,
+}
+
 // New builds the auth service's servers on pool, listening where listen says.
 func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.Logger) (*server.Server, *Store, error) {
 	store := NewStore(pool, []byte(cfg.Auth.HMACKey))
 	impl := &Server{store: store, tokenTTL: cfg.Auth.TokenTTL, log: log}
 	srv, err := server.New(server.Options{
-		Name:     "auth",
-		GRPCAddr: listen.GRPC,
-		HTTPAddr: listen.HTTP,
-		Logger:   log,
-		// Every auth call works without a token; Register looks at the caller if there is one.
-		Interceptors: []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(store, authn.Optional(
-			authv1.AuthService_Register_FullMethodName,
-			authv1.AuthService_Login_FullMethodName,
-			authv1.AuthService_Authenticate_FullMethodName,
-		))},
-		Register: func(g *grpc.Server) { authv1.RegisterAuthServiceServer(g, impl) },
-		Gateways: []server.GatewayFunc{authv1.RegisterAuthServiceHandlerFromEndpoint},
-		Ready:    map[string]server.Check{"postgres": pool.Ping},
+		Name:         "auth",
+		GRPCAddr:     listen.GRPC,
+		HTTPAddr:     listen.HTTP,
+		Logger:       log,
+		Interceptors: []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(store, authn.Optional(public...))},
+		Register:     func(g *grpc.Server) { authv1.RegisterAuthServiceServer(g, impl) },
+		Public:       public,
+		Gateways:     []server.GatewayFunc{authv1.RegisterAuthServiceHandlerFromEndpoint},
+		Ready:        map[string]server.Check{"postgres": pool.Ping},
 
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Pprof:           cfg.Pprof,
+		Transport:       cfg.Transport,
 	})
 	if err != nil {
 		return nil, nil, err

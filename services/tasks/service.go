@@ -48,6 +48,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Aut
 		Ready:           deps.Checks(),
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Pprof:           cfg.Pprof,
+		Transport:       cfg.Transport,
 	})
 	if err != nil {
 		return nil, err

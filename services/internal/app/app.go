@@ -117,6 +117,7 @@ func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logg
 		Ready:           d.Checks(),
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Pprof:           cfg.Pprof,
+		Transport:       cfg.Transport,
 	})
 }
 

@@ -68,6 +68,28 @@ type AMQP struct {
 	ReconnectMax time.Duration `env:"ATES_AMQP_RECONNECT_MAX" envDefault:"2s"`
 }
 
+// Transport bounds what one request may cost a service and says whether its servers
+// and its calls to other services travel over TLS.
+type Transport struct {
+	// MaxRequestBytes caps a REST request body and a gRPC request message.
+	MaxRequestBytes int `env:"ATES_MAX_REQUEST_BYTES" envDefault:"65536"`
+	// ReadTimeout bounds reading one HTTP request, headers and body.
+	ReadTimeout time.Duration `env:"ATES_HTTP_READ_TIMEOUT" envDefault:"10s"`
+	// WriteTimeout bounds an HTTP request from its headers to the end of its answer; it
+	// must leave room for a write call that waits (ATES_WAIT_TIMEOUT).
+	WriteTimeout time.Duration `env:"ATES_HTTP_WRITE_TIMEOUT" envDefault:"60s"`
+	// IdleTimeout closes a keep-alive HTTP connection, or a gRPC connection, that carried
+	// nothing for this long.
+	IdleTimeout time.Duration `env:"ATES_HTTP_IDLE_TIMEOUT" envDefault:"120s"`
+	// TLSCertFile and TLSKeyFile (PEM) make every service serve gRPC and HTTPS instead of
+	// plaintext; both or neither.
+	TLSCertFile string `env:"ATES_TLS_CERT_FILE"`
+	TLSKeyFile  string `env:"ATES_TLS_KEY_FILE"`
+	// TLSCAFile (PEM) makes services call auth over TLS, trusting these CAs; it is also
+	// trusted for amqps:// broker URLs.
+	TLSCAFile string `env:"ATES_TLS_CA_FILE"`
+}
+
 // Config is every setting of the ates binary.
 type Config struct {
 	// DatabaseURL is the PostgreSQL connection string.
@@ -124,6 +146,7 @@ type Config struct {
 	// OutboxPollInterval is how often dailyaccounting's relay looks for unsent outbox rows.
 	OutboxPollInterval time.Duration `env:"ATES_OUTBOX_POLL_INTERVAL" envDefault:"1s"`
 
+	Transport  Transport
 	Auth       Auth
 	AuthClient AuthClient
 	SMTP       SMTP
@@ -149,6 +172,13 @@ func defaults() Config {
 		DailyaccountingListen: Listen{HTTP: ":8086"},
 		MailsenderListen:      Listen{HTTP: ":8087"},
 	}
+}
+
+// DefaultTransport is Transport with every variable unset.
+func DefaultTransport() Transport {
+	var t Transport
+	_ = env.ParseWithOptions(&t, env.Options{Environment: map[string]string{}}) // TestLoad checks that they parse
+	return t
 }
 
 // Load reads the environment over the defaults and checks the result.
@@ -226,6 +256,20 @@ func (c Config) validate() error {
 	}
 	if c.OutboxPollInterval <= 0 {
 		errs = append(errs, errors.New("ATES_OUTBOX_POLL_INTERVAL must be positive"))
+	}
+	if c.Transport.MaxRequestBytes < 1024 || c.Transport.MaxRequestBytes > 64<<20 {
+		errs = append(errs, errors.New("ATES_MAX_REQUEST_BYTES must be between 1024 and 67108864"))
+	}
+	if c.Transport.ReadTimeout <= 0 || c.Transport.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("ATES_HTTP_READ_TIMEOUT and ATES_HTTP_IDLE_TIMEOUT must be positive"))
+	}
+	// A write call may wait for the backlog and then for its event to be applied; the
+	// HTTP answer must still be allowed out after both.
+	if c.Transport.WriteTimeout <= c.WaitTimeout+c.TasksBacklogWait {
+		errs = append(errs, fmt.Errorf("ATES_HTTP_WRITE_TIMEOUT must exceed ATES_WAIT_TIMEOUT + ATES_TASKS_BACKLOG_WAIT (%s)", c.WaitTimeout+c.TasksBacklogWait))
+	}
+	if (c.Transport.TLSCertFile == "") != (c.Transport.TLSKeyFile == "") {
+		errs = append(errs, errors.New("ATES_TLS_CERT_FILE and ATES_TLS_KEY_FILE go together: set both or neither"))
 	}
 	switch c.LogFormat {
 	case "text", "json":

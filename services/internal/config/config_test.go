@@ -29,6 +29,12 @@ func TestLoad(t *testing.T) {
 			ConfirmTimeout:   2 * time.Second,
 			ReconnectMax:     2 * time.Second,
 		}, cfg.AMQP, "a hung or lost broker fails calls in seconds")
+		require.Equal(t, config.Transport{
+			MaxRequestBytes: 64 << 10,
+			ReadTimeout:     10 * time.Second,
+			WriteTimeout:    time.Minute,
+			IdleTimeout:     2 * time.Minute,
+		}, cfg.Transport, "bounded requests, plaintext unless certificates are given")
 	})
 
 	t.Run("variables override defaults", func(t *testing.T) {
@@ -64,6 +70,9 @@ func TestLoad(t *testing.T) {
 		{"a sub-second heartbeat is refused", map[string]string{"ATES_AMQP_HEARTBEAT": "500ms"}, "ATES_AMQP_HEARTBEAT"},
 		{"a zero confirm timeout is refused", map[string]string{"ATES_AMQP_CONFIRM_TIMEOUT": "0s"}, "ATES_AMQP_CONFIRM_TIMEOUT"},
 		{"a zero mailsender prefetch is refused", map[string]string{"ATES_MAILSENDER_PREFETCH": "0"}, "ATES_MAILSENDER_PREFETCH"},
+		{"a tiny request cap is refused", map[string]string{"ATES_MAX_REQUEST_BYTES": "100"}, "ATES_MAX_REQUEST_BYTES"},
+		{"a write timeout a waiting call would outlast is refused", map[string]string{"ATES_HTTP_WRITE_TIMEOUT": "30s"}, "ATES_HTTP_WRITE_TIMEOUT"},
+		{"a certificate without its key is refused", map[string]string{"ATES_TLS_CERT_FILE": "cert.pem"}, "ATES_TLS_KEY_FILE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,12 +33,16 @@ import (
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/tlsconf"
 )
 
 // GatewayFunc registers a service's REST handlers against its gRPC endpoint; the
@@ -63,6 +68,10 @@ type Options struct {
 	Interceptors []grpc.UnaryServerInterceptor
 	// Register adds the service implementations to the gRPC server.
 	Register func(*grpc.Server)
+	// Public lists the full gRPC method names callable without a token; a REST call to
+	// any other method without "Authorization: Bearer" is refused before its body is read.
+	// The authentication interceptor (with authn.Optional) must agree.
+	Public []string
 	// Gateways register the REST side of the services.
 	Gateways []GatewayFunc
 	// Ready lists the checks behind /readyz.
@@ -71,6 +80,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP port.
 	Pprof bool
+	// Transport bounds requests and gives the TLS certificate; zero fields take
+	// config.DefaultTransport's values.
+	Transport config.Transport
 }
 
 // Server is a service's bound listeners, ready to serve.
@@ -84,6 +96,9 @@ type Server struct {
 	http     *http.Server
 	gwMux    *runtime.ServeMux
 	registry *prometheus.Registry
+	tls      *tls.Config     // nil for plaintext
+	routes   []route         // the REST bindings of the registered services
+	public   map[string]bool // Options.Public
 }
 
 // New binds the listeners (so that the addresses are known before serving) and builds
@@ -95,10 +110,17 @@ func New(opts Options) (*Server, error) {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry()}
+	opts.Transport = withDefaults(opts.Transport)
+	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), public: map[string]bool{}}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, m := range opts.Public {
+		s.public[m] = true
+	}
 
 	var err error
+	if s.tls, err = tlsconf.Server(opts.Transport.TLSCertFile, opts.Transport.TLSKeyFile); err != nil {
+		return nil, fmt.Errorf("%s: %w", opts.Name, err)
+	}
 	if opts.GRPCAddr != "" {
 		if err = s.buildGRPC(); err != nil {
 			return nil, err
@@ -111,8 +133,32 @@ func New(opts Options) (*Server, error) {
 		s.closeListeners()
 		return nil, fmt.Errorf("%s: listen HTTP on %s: %w", opts.Name, opts.HTTPAddr, err)
 	}
-	s.http = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{
+		Handler:      s.httpHandler(),
+		ReadTimeout:  opts.Transport.ReadTimeout,
+		WriteTimeout: opts.Transport.WriteTimeout,
+		IdleTimeout:  opts.Transport.IdleTimeout,
+		TLSConfig:    s.tls,
+	}
 	return s, nil
+}
+
+// withDefaults fills t's zero fields from config.DefaultTransport.
+func withDefaults(t config.Transport) config.Transport {
+	d := config.DefaultTransport()
+	if t.MaxRequestBytes <= 0 {
+		t.MaxRequestBytes = d.MaxRequestBytes
+	}
+	if t.ReadTimeout <= 0 {
+		t.ReadTimeout = d.ReadTimeout
+	}
+	if t.WriteTimeout <= 0 {
+		t.WriteTimeout = d.WriteTimeout
+	}
+	if t.IdleTimeout <= 0 {
+		t.IdleTimeout = d.IdleTimeout
+	}
+	return t
 }
 
 func (s *Server) buildGRPC() error {
@@ -131,10 +177,22 @@ func (s *Server) buildGRPC() error {
 	chain = append(chain, s.opts.Interceptors...)
 	chain = append(chain, requestIDFromHeader, protovalidatemw.UnaryServerInterceptor(validator))
 
-	s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(chain...))
+	serverOpts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(chain...),
+		// The same cap as a REST body: protobuf is never longer than the JSON of the
+		// same request, so a request REST accepts always fits.
+		grpc.MaxRecvMsgSize(s.opts.Transport.MaxRequestBytes),
+		grpc.ConnectionTimeout(s.opts.Transport.ReadTimeout),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.Transport.IdleTimeout}),
+	}
+	if s.tls != nil {
+		serverOpts = append(serverOpts, grpc.Creds(credentials.NewTLS(s.tls)))
+	}
+	s.grpc = grpc.NewServer(serverOpts...)
 	if s.opts.Register != nil {
 		s.opts.Register(s.grpc)
 	}
+	s.routes = routesOf(s.grpc)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -182,8 +240,12 @@ func (s *Server) Serve(ctx context.Context) error {
 		})
 	}
 	g.Go(func() error {
-		s.log.Info("HTTP listening", "addr", s.HTTPAddr())
-		if err := s.http.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Info("HTTP listening", "addr", s.HTTPAddr(), "tls", s.tls != nil)
+		serve := s.http.Serve
+		if s.tls != nil {
+			serve = func(l net.Listener) error { return s.http.ServeTLS(l, "", "") }
+		}
+		if err := serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("%s: serve HTTP: %w", s.opts.Name, err)
 		}
 		return nil
@@ -229,9 +291,12 @@ func (s *Server) closeListeners() {
 // registerGateways points the REST handlers at our own gRPC listener.
 func (s *Server) registerGateways(ctx context.Context) error {
 	endpoint := dialable(s.GRPCAddr())
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	creds, err := gatewayDial(s.tls)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.opts.Name, err)
+	}
 	for _, register := range s.opts.Gateways {
-		if err := register(ctx, s.gwMux, endpoint, dial); err != nil {
+		if err := register(ctx, s.gwMux, endpoint, []grpc.DialOption{creds}); err != nil {
 			return fmt.Errorf("%s: register REST gateway: %w", s.opts.Name, err)
 		}
 	}
@@ -266,13 +331,14 @@ func (s *Server) httpHandler() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	if s.grpc != nil {
-		s.gwMux = runtime.NewServeMux(
-			runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		opts := append([]runtime.ServeMuxOption{
+			runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{&runtime.JSONPb{
 				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-			}),
+			}}),
 			runtime.WithIncomingHeaderMatcher(forwardHeader),
-		)
+		}, s.gatewayLimits()...)
+		s.gwMux = runtime.NewServeMux(opts...)
 		mux.Handle("/v1/", s.gwMux)
 	}
 	return mux

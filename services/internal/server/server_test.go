@@ -43,14 +43,27 @@ func (panicky) ListTasks(context.Context, *tasksv1.ListTasksRequest) (*tasksv1.L
 
 func start(t *testing.T, ready map[string]server.Check) (*server.Server, *grpc.ClientConn, context.CancelFunc, chan error) {
 	t.Helper()
-	srv, err := server.New(server.Options{
-		Name:     "test",
-		GRPCAddr: "127.0.0.1:0",
-		HTTPAddr: "127.0.0.1:0",
-		Register: func(g *grpc.Server) { tasksv1.RegisterTaskServiceServer(g, panicky{}) },
-		Gateways: []server.GatewayFunc{tasksv1.RegisterTaskServiceHandlerFromEndpoint},
-		Ready:    ready,
+	return startWith(t, server.Options{
+		Ready: ready,
+		// No authentication here: these tests call without tokens.
+		Public: []string{
+			tasksv1.TaskService_CreateTask_FullMethodName,
+			tasksv1.TaskService_GetTask_FullMethodName,
+			tasksv1.TaskService_ListTasks_FullMethodName,
+		},
 	})
+}
+
+// startWith serves the panicky TaskService on loopback ports with opts' Ready, Public
+// and Transport.
+func startWith(t *testing.T, opts server.Options) (*server.Server, *grpc.ClientConn, context.CancelFunc, chan error) {
+	t.Helper()
+	opts.Name = "test"
+	opts.GRPCAddr = "127.0.0.1:0"
+	opts.HTTPAddr = "127.0.0.1:0"
+	opts.Register = func(g *grpc.Server) { tasksv1.RegisterTaskServiceServer(g, panicky{}) }
+	opts.Gateways = []server.GatewayFunc{tasksv1.RegisterTaskServiceHandlerFromEndpoint}
+	srv, err := server.New(opts)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
