@@ -15,6 +15,7 @@ import (
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
+	"github.com/ates/ates/services/internal/tlsconf"
 )
 
 // Needs says which connections a service uses.
@@ -48,7 +49,12 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 		}
 	}
 	if needs.Broker {
-		err := retry(ctx, log, "RabbitMQ", func() (err error) {
+		brokerTLS, err := tlsconf.Client(cfg.Transport.TLSCAFile)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		err = retry(ctx, log, "RabbitMQ", func() (err error) {
 			d.Broker, err = broker.Dial(ctx, broker.Config{
 				URL:              cfg.AMQPURL,
 				AppID:            name,
@@ -58,6 +64,7 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 				Heartbeat:        cfg.AMQP.Heartbeat,
 				HandshakeTimeout: cfg.AMQP.HandshakeTimeout,
 				ConfirmTimeout:   cfg.AMQP.ConfirmTimeout,
+				TLS:              brokerTLS,
 			})
 			return err
 		})
@@ -67,7 +74,12 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 		}
 	}
 	if needs.Auth {
-		auth, err := authn.Dial(cfg.AuthClient.Addr, cfg.AuthClient.CacheTTL)
+		creds, err := tlsconf.GRPCDial(cfg.Transport.TLSCAFile)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		auth, err := authn.Dial(cfg.AuthClient.Addr, cfg.AuthClient.CacheTTL, creds)
 		if err != nil {
 			d.Close()
 			return nil, fmt.Errorf("%s: %w", name, err)

@@ -36,9 +36,11 @@ type cached struct {
 // enough, the cache starts afresh.
 const maxCached = 10_000
 
-// Dial connects to auth at addr; cacheTTL 0 disables the cache.
-func Dial(addr string, cacheTTL time.Duration) (*Client, error) {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+// Dial connects to auth at addr, in plaintext unless opts give transport credentials
+// (tlsconf.GRPCDial); cacheTTL 0 disables the cache.
+func Dial(addr string, cacheTTL time.Duration, opts ...grpc.DialOption) (*Client, error) {
+	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial auth at %s: %w", addr, err)
 	}

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,6 +64,10 @@ type Config struct {
 	// arrived for 1.5 intervals, so a hung broker is noticed that soon.
 	// DefaultHeartbeat if zero.
 	Heartbeat time.Duration
+	// TLS is the client configuration of amqps:// URLs (the CAs to trust); nil takes
+	// it from the URL's cacertfile, certfile, keyfile and server_name_indication
+	// parameters, and the system's CAs. Plain amqp:// URLs ignore it.
+	TLS *tls.Config
 	// HandshakeTimeout bounds the TCP, TLS and AMQP handshakes of one dial;
 	// DefaultHandshakeTimeout if zero.
 	HandshakeTimeout time.Duration
@@ -273,8 +278,9 @@ func (c *Conn) connect(ctx context.Context) (*session, error) {
 		props.SetClientConnectionName(c.cfg.AppID)
 	}
 	conn, err := amqp.DialConfig(c.cfg.URL, amqp.Config{
-		Properties: props,
-		Heartbeat:  c.cfg.Heartbeat,
+		Properties:      props,
+		Heartbeat:       c.cfg.Heartbeat,
+		TLSClientConfig: c.cfg.TLS.Clone(), // amqp091 fills in ServerName
 		Dial: func(network, addr string) (net.Conn, error) {
 			d := net.Dialer{Timeout: c.cfg.HandshakeTimeout}
 			nc, err := d.DialContext(ctx, network, addr)
