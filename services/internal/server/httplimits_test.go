@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
@@ -214,4 +215,22 @@ func TestHTTPTimeouts(t *testing.T) {
 		_, err = r.ReadByte()
 		require.ErrorIs(t, err, io.EOF, "closed by the server, not by our deadline")
 	})
+}
+
+// TestGRPCIdleConnectionClosed: a gRPC connection that carries nothing for IdleTimeout is
+// closed by the server (the client reconnects when it next calls).
+func TestGRPCIdleConnectionClosed(t *testing.T) {
+	t.Parallel()
+	_, conn, _, _ := startWith(t, server.Options{
+		Public:    []string{tasksv1.TaskService_ListTasks_FullMethodName},
+		Transport: config.Transport{IdleTimeout: 300 * time.Millisecond},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := tasksv1.NewTaskServiceClient(conn).ListTasks(ctx, &tasksv1.ListTasksRequest{})
+	require.NoError(t, err)
+	require.Equal(t, connectivity.Ready, conn.GetState())
+	require.True(t, conn.WaitForStateChange(ctx, connectivity.Ready), "the server closed the idle connection")
+	_, err = tasksv1.NewTaskServiceClient(conn).ListTasks(ctx, &tasksv1.ListTasksRequest{})
+	require.NoError(t, err, "and the next call reconnects")
 }
