@@ -31,6 +31,33 @@ func TestLoad(t *testing.T) {
 		}, cfg.AMQP, "a hung or lost broker fails calls in seconds")
 	})
 
+	t.Run("token policy defaults", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{})
+		require.NoError(t, err)
+		require.Equal(t, 10, cfg.Auth.MaxTokens)
+		require.Equal(t, time.Hour, cfg.Auth.TokenSweepInterval)
+		require.Equal(t, 5*time.Second, cfg.AuthClient.CacheTTL)
+		require.Equal(t, 30*time.Second, config.MaxAuthCacheTTL)
+		require.False(t, cfg.Auth.AllowDevKey)
+	})
+
+	t.Run("the development HMAC key needs the development flag", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{})
+		require.NoError(t, err)
+		require.ErrorIs(t, cfg.Auth.CheckKey(), config.ErrDevHMACKey)
+		require.ErrorContains(t, cfg.Auth.CheckKey(), "openssl rand -base64 32")
+
+		cfg, err = config.LoadFrom(map[string]string{"ATES_AUTH_ALLOW_DEV_KEY": "true"})
+		require.NoError(t, err)
+		require.NoError(t, cfg.Auth.CheckKey())
+
+		cfg, err = config.LoadFrom(map[string]string{"ATES_AUTH_HMAC_KEY": "kTq0dN0pQ7m1v3b9Yx2Zr8Wc5Hs4Ju6A"})
+		require.NoError(t, err)
+		require.NoError(t, cfg.Auth.CheckKey(), "a real key needs no flag")
+	})
+
 	t.Run("variables override defaults", func(t *testing.T) {
 		t.Parallel()
 		cfg, err := config.LoadFrom(map[string]string{
@@ -64,6 +91,11 @@ func TestLoad(t *testing.T) {
 		{"a sub-second heartbeat is refused", map[string]string{"ATES_AMQP_HEARTBEAT": "500ms"}, "ATES_AMQP_HEARTBEAT"},
 		{"a zero confirm timeout is refused", map[string]string{"ATES_AMQP_CONFIRM_TIMEOUT": "0s"}, "ATES_AMQP_CONFIRM_TIMEOUT"},
 		{"a zero mailsender prefetch is refused", map[string]string{"ATES_MAILSENDER_PREFETCH": "0"}, "ATES_MAILSENDER_PREFETCH"},
+		{"an auth cache longer than 30s is refused: revoked tokens would live on", map[string]string{"ATES_AUTH_CACHE_TTL": "31s"}, "ATES_AUTH_CACHE_TTL"},
+		{"a negative auth cache is refused", map[string]string{"ATES_AUTH_CACHE_TTL": "-1s"}, "ATES_AUTH_CACHE_TTL"},
+		{"zero tokens per user is refused", map[string]string{"ATES_AUTH_MAX_TOKENS": "0"}, "ATES_AUTH_MAX_TOKENS"},
+		{"more than 1000 tokens per user is refused", map[string]string{"ATES_AUTH_MAX_TOKENS": "1001"}, "ATES_AUTH_MAX_TOKENS"},
+		{"a zero token sweep interval is refused", map[string]string{"ATES_AUTH_TOKEN_SWEEP_INTERVAL": "0s"}, "ATES_AUTH_TOKEN_SWEEP_INTERVAL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
