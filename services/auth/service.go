@@ -53,7 +53,7 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log = log.With("service", "auth")
 	if err := cfg.Auth.CheckKey(); err != nil {
-		return fmt.Errorf("auth: %w", err)
+		return err // `ates all` names the service already
 	}
 	if cfg.Auth.HMACKey == config.DevHMACKey {
 		log.Warn("ATES_AUTH_HMAC_KEY is the development default (ATES_AUTH_ALLOW_DEV_KEY is set); set a secret key before storing real users")
