@@ -15,10 +15,11 @@ PROTO_VENDOR    := proto/third_party
 
 all: build
 
-## run: migrate the database and start every service in one process (local PostgreSQL + RabbitMQ)
+## run: migrate the database and start every service in one process (local PostgreSQL + RabbitMQ);
+## auth may use the development HMAC key here (ATES_AUTH_ALLOW_DEV_KEY), nowhere else
 run:
 	$(GO) run ./services/cmd/ates migrate
-	$(GO) run ./services/cmd/ates all
+	ATES_AUTH_ALLOW_DEV_KEY=true $(GO) run ./services/cmd/ates all
 
 ## test: lint, stale generated code, vet, race tests and a few-second smoke of the load test
 ## (CI runs faulttest after it)

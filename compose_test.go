@@ -3,6 +3,8 @@ package ates_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
@@ -29,19 +31,32 @@ var atesServices = []atesService{
 	{name: "mailsender", httpPort: 8087},
 }
 
+// testHMACKey is the key the compose tests give, as an operator must.
+const testHMACKey = "ATES_AUTH_HMAC_KEY=compose-test-key-0123456789"
+
 // loadCompose loads and validates compose.yaml offline, interpolating from env
-// only (never the caller's environment), the way `docker compose config` would.
+// only (never the caller's environment), the way `docker compose config` would; an
+// HMAC key is given unless env holds one.
 func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "ATES_AUTH_HMAC_KEY=") }) {
+		env = append(env, testHMACKey)
+	}
+	project, err := tryLoadCompose(env)
+	require.NoError(t, err, "compose.yaml does not load")
+	return project
+}
+
+func tryLoadCompose(env []string) (*types.Project, error) {
 	opts, err := cli.NewProjectOptions([]string{"compose.yaml"},
 		cli.WithName("ates-test"),
 		cli.WithWorkingDirectory("."),
 		cli.WithEnv(env),
 	)
-	require.NoError(t, err)
-	project, err := opts.LoadProject(context.Background())
-	require.NoError(t, err, "compose.yaml does not load")
-	return project
+	if err != nil {
+		return nil, err
+	}
+	return opts.LoadProject(context.Background())
 }
 
 func TestComposeHasEveryService(t *testing.T) {
@@ -200,23 +215,21 @@ func TestComposeInfrastructure(t *testing.T) {
 func TestComposeHMACKey(t *testing.T) {
 	t.Parallel()
 
-	tests := []struct {
-		name string
-		env  []string
-		want string
-	}{
-		{name: "an unset key falls back to the marked development value", want: "dev-only-change-me"},
-		{name: "the operator's key replaces the development value", env: []string{"ATES_AUTH_HMAC_KEY=s3cret"}, want: "s3cret"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			project := loadCompose(t, tt.env...)
-			for _, name := range []string{"migrate", "auth"} {
-				svc, err := project.GetService(name)
-				require.NoError(t, err)
-				require.Equal(t, tt.want, *svc.Environment["ATES_AUTH_HMAC_KEY"], name)
-			}
-		})
-	}
+	t.Run("an unset key stops compose and says how to make one", func(t *testing.T) {
+		t.Parallel()
+		_, err := tryLoadCompose(nil)
+		require.ErrorContains(t, err, "ATES_AUTH_HMAC_KEY")
+		require.ErrorContains(t, err, "openssl rand -base64 32")
+	})
+
+	t.Run("the operator's key reaches every container that stores or checks photo hashes", func(t *testing.T) {
+		t.Parallel()
+		project := loadCompose(t, "ATES_AUTH_HMAC_KEY=s3cret-s3cret-s3cret")
+		for _, name := range []string{"migrate", "auth"} {
+			svc, err := project.GetService(name)
+			require.NoError(t, err)
+			require.Equal(t, "s3cret-s3cret-s3cret", *svc.Environment["ATES_AUTH_HMAC_KEY"], name)
+			require.NotContains(t, svc.Environment, "ATES_AUTH_ALLOW_DEV_KEY", "compose never allows the development key")
+		}
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -22,9 +21,9 @@ import (
 // Server implements authv1.AuthServiceServer.
 type Server struct {
 	authv1.UnimplementedAuthServiceServer
-	store    *Store
-	tokenTTL time.Duration
-	log      *slog.Logger
+	store  *Store
+	tokens TokenPolicy
+	log    *slog.Logger
 }
 
 // Register creates a user; only an admin may create anything but a worker. With a
@@ -61,7 +60,7 @@ func (s *Server) Register(ctx context.Context, req *authv1.RegisterRequest) (*au
 
 // Login exchanges a photo hash for a new token.
 func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.LoginResponse, error) {
-	u, token, expires, err := s.store.Login(ctx, req.GetPhotoHash(), s.tokenTTL)
+	u, token, expires, err := s.store.Login(ctx, req.GetPhotoHash(), s.tokens)
 	if errors.Is(err, pgutil.ErrNotFound) {
 		return nil, status.Error(codes.Unauthenticated, "unknown photo_hash")
 	}
@@ -88,6 +87,57 @@ func (s *Server) Authenticate(ctx context.Context, req *authv1.AuthenticateReque
 		return nil, s.toStatus(ctx, err)
 	}
 	return &authv1.AuthenticateResponse{User: toProto(u)}, nil
+}
+
+// AuthenticateCaller is Authenticate of the call's own bearer token, which the
+// interceptor has already checked.
+func (s *Server) AuthenticateCaller(ctx context.Context, _ *authv1.AuthenticateCallerRequest) (*authv1.AuthenticateCallerResponse, error) {
+	resp, err := s.Authenticate(ctx, &authv1.AuthenticateRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return &authv1.AuthenticateCallerResponse{User: resp.GetUser()}, nil
+}
+
+// Logout revokes the call's own bearer token.
+func (s *Server) Logout(ctx context.Context, _ *authv1.LogoutRequest) (*authv1.LogoutResponse, error) {
+	token, err := authn.BearerToken(ctx)
+	if err != nil { // the interceptor let no call without one through; this guards against drift
+		return nil, status.Error(codes.Unauthenticated, err.Error())
+	}
+	// A concurrent Logout or RevokeAll may have deleted it first: revoked either way.
+	if err := s.store.RevokeToken(ctx, token); err != nil && !errors.Is(err, pgutil.ErrNotFound) {
+		return nil, s.toStatus(ctx, err)
+	}
+	u, _ := authn.UserFrom(ctx)
+	s.log.InfoContext(ctx, "logged out", "user_id", u.ID)
+	return &authv1.LogoutResponse{}, nil
+}
+
+// RevokeAll revokes every token of the caller, or of the user named if the caller is an
+// admin.
+func (s *Server) RevokeAll(ctx context.Context, req *authv1.RevokeAllRequest) (*authv1.RevokeAllResponse, error) {
+	caller, ok := authn.UserFrom(ctx)
+	if !ok {
+		return nil, status.Error(codes.Unauthenticated, "authentication required")
+	}
+	target := caller.ID
+	if req.GetUserId() != "" {
+		id, err := uuid.Parse(req.GetUserId())
+		if err != nil { // protovalidate checked the shape; this guards against drift
+			return nil, status.Error(codes.InvalidArgument, "user_id: must be a UUID")
+		}
+		if id != caller.ID && caller.Role != authv1.Role_ROLE_ADMIN {
+			return nil, status.Error(codes.PermissionDenied, "only an admin may revoke another user's tokens")
+		}
+		target = id
+	}
+	n, err := s.store.RevokeUserTokens(ctx, target)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	s.log.InfoContext(ctx, "tokens revoked", "user_id", target, "by", caller.ID, "count", n)
+	return &authv1.RevokeAllResponse{Revoked: n}, nil
 }
 
 // toStatus is the one translation of store errors into gRPC statuses.

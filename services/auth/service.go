@@ -20,8 +20,8 @@ import (
 	"github.com/ates/ates/services/internal/server"
 )
 
-// public are the auth calls that work without a token; Register looks at the caller if
-// there is one.
+// public are the auth calls that work without a token (Register looks at the caller if
+// there is one); AuthenticateCaller, Logout and RevokeAll need one.
 var public = []string{
 	authv1.AuthService_Register_FullMethodName,
 	authv1.AuthService_Login_FullMethodName,
@@ -31,7 +31,7 @@ var public = []string{
 // New builds the auth service's servers on pool, listening where listen says.
 func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.Logger) (*server.Server, *Store, error) {
 	store := NewStore(pool, []byte(cfg.Auth.HMACKey))
-	impl := &Server{store: store, tokenTTL: cfg.Auth.TokenTTL, log: log}
+	impl := &Server{store: store, tokens: TokenPolicy{TTL: cfg.Auth.TokenTTL, Max: cfg.Auth.MaxTokens}, log: log}
 	srv, err := server.New(server.Options{
 		Name:         "auth",
 		GRPCAddr:     listen.GRPC,
@@ -56,8 +56,11 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.
 // Run serves auth until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log = log.With("service", "auth")
+	if err := cfg.Auth.CheckKey(); err != nil {
+		return err // `ates all` names the service already
+	}
 	if cfg.Auth.HMACKey == config.DevHMACKey {
-		log.Warn("ATES_AUTH_HMAC_KEY is the development default; set a secret key before storing real users")
+		log.Warn("ATES_AUTH_HMAC_KEY is the development default (ATES_AUTH_ALLOW_DEV_KEY is set); set a secret key before storing real users")
 	}
 	deps, err := app.Open(ctx, cfg, "auth", log, app.Needs{Postgres: true})
 	if err != nil {
@@ -68,14 +71,14 @@ func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	go sweepTokens(ctx, store, log)
+	go sweepTokens(ctx, store, cfg.Auth.TokenSweepInterval, log)
 	return srv.Serve(ctx)
 }
 
-// sweepTokens deletes expired tokens every hour; they are refused anyway, this only
-// keeps the table small.
-func sweepTokens(ctx context.Context, store *Store, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
+// sweepTokens deletes expired tokens every interval (ATES_AUTH_TOKEN_SWEEP_INTERVAL);
+// they are refused anyway, this only keeps the table small.
+func sweepTokens(ctx context.Context, store *Store, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -94,6 +97,11 @@ func sweepTokens(ctx context.Context, store *Store, log *slog.Logger) {
 // CreateAdmin registers an admin without a token: the operator's way to the first admin.
 func CreateAdmin(ctx context.Context, cfg config.Config, name, email, photoHash string) (string, error) {
 	// The same field rules as Register, though no RPC is involved.
+	// The admin's photo hash is stored under the key: under the development key it would
+	// stop matching once a real one is set.
+	if err := cfg.Auth.CheckKey(); err != nil {
+		return "", err
+	}
 	if err := protovalidate.Validate(&authv1.RegisterRequest{
 		Name: name, Email: email, PhotoHash: photoHash, Role: authv1.Role_ROLE_ADMIN,
 	}); err != nil {

@@ -31,14 +31,15 @@ var (
 // Store keeps users and tokens. Photo hashes are stored only as HMAC-SHA-256 under the
 // server key, tokens only as SHA-256 (they are random, so no key is needed).
 type Store struct {
-	q   *authdb.Queries
-	key []byte
-	now func() time.Time
+	pool *pgxpool.Pool
+	q    *authdb.Queries
+	key  []byte
+	now  func() time.Time
 }
 
 // NewStore returns a store on pool keyed with hmacKey.
 func NewStore(pool *pgxpool.Pool, hmacKey []byte) *Store {
-	return &Store{q: authdb.New(pool), key: hmacKey, now: time.Now}
+	return &Store{pool: pool, q: authdb.New(pool), key: hmacKey, now: time.Now}
 }
 
 // NewUser is what registration stores.
@@ -97,20 +98,47 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (authdb.User, error)
 	return u, nil
 }
 
-// Login finds the user with photoHash and issues a token valid for ttl.
-func (s *Store) Login(ctx context.Context, photoHash string, ttl time.Duration) (authdb.User, string, time.Time, error) {
-	u, err := s.q.UserGetByPhotoHashMAC(ctx, s.photoMAC(photoHash))
-	if err != nil {
-		return authdb.User{}, "", time.Time{}, fmt.Errorf("find user by photo hash: %w", pgutil.Translate(err))
-	}
+// TokenPolicy is how long a login's token lives and how many live tokens a user keeps.
+type TokenPolicy struct {
+	TTL time.Duration
+	// Max is the most unexpired tokens one user holds; a login beyond it revokes the
+	// oldest.
+	Max int
+}
+
+// Login finds the user with photoHash and issues a token valid for p.TTL. In the same
+// transaction, under the user's row lock, it revokes the user's oldest tokens so that
+// with the new one at most p.Max remain, and deletes the user's expired ones.
+func (s *Store) Login(ctx context.Context, photoHash string, p TokenPolicy) (authdb.User, string, time.Time, error) {
 	raw := make([]byte, 32) // 256 bits
 	if _, err := rand.Read(raw); err != nil {
 		return authdb.User{}, "", time.Time{}, fmt.Errorf("make token: %w", err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
-	expires := s.now().Add(ttl).UTC().Truncate(time.Microsecond)
-	if err := s.q.TokenInsert(ctx, authdb.TokenInsertParams{TokenHash: tokenHash(token), UserID: u.ID, ExpiresAt: expires}); err != nil {
-		return authdb.User{}, "", time.Time{}, fmt.Errorf("insert token: %w", err)
+	var (
+		u       authdb.User
+		expires time.Time
+	)
+	err := pgutil.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		var err error
+		if u, err = q.UserLockForLogin(ctx, s.photoMAC(photoHash)); err != nil {
+			return fmt.Errorf("find user by photo hash: %w", pgutil.Translate(err))
+		}
+		now := s.now()
+		if _, err := q.TokenDeleteAllButNewest(ctx, authdb.TokenDeleteAllButNewestParams{
+			UserID: u.ID, Now: now, Keep: int32(p.Max - 1),
+		}); err != nil {
+			return fmt.Errorf("revoke the oldest tokens: %w", err)
+		}
+		expires = now.Add(p.TTL).UTC().Truncate(time.Microsecond)
+		if err := q.TokenInsert(ctx, authdb.TokenInsertParams{TokenHash: tokenHash(token), UserID: u.ID, ExpiresAt: expires}); err != nil {
+			return fmt.Errorf("insert token: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return authdb.User{}, "", time.Time{}, err
 	}
 	return u, token, expires, nil
 }
@@ -129,6 +157,27 @@ func (s *Store) DeleteExpiredTokens(ctx context.Context) (int64, error) {
 	n, err := s.q.TokenDeleteExpired(ctx, s.now())
 	if err != nil {
 		return 0, fmt.Errorf("delete expired tokens: %w", err)
+	}
+	return n, nil
+}
+
+// RevokeToken deletes one token; ErrNotFound if it was already gone.
+func (s *Store) RevokeToken(ctx context.Context, token string) error {
+	n, err := s.q.TokenDelete(ctx, tokenHash(token))
+	if err != nil {
+		return fmt.Errorf("revoke token: %w", err)
+	}
+	if n == 0 {
+		return pgutil.ErrNotFound
+	}
+	return nil
+}
+
+// RevokeUserTokens deletes every token of a user and counts the unexpired ones.
+func (s *Store) RevokeUserTokens(ctx context.Context, userID uuid.UUID) (int64, error) {
+	n, err := s.q.TokenDeleteByUser(ctx, authdb.TokenDeleteByUserParams{UserID: userID, Now: s.now()})
+	if err != nil {
+		return 0, fmt.Errorf("revoke the tokens of %s: %w", userID, err)
 	}
 	return n, nil
 }

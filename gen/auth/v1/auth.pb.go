@@ -499,6 +499,256 @@ func (x *AuthenticateResponse) GetUser() *User {
 	return nil
 }
 
+// AuthenticateCallerRequest is empty: the token is the call's bearer token.
+type AuthenticateCallerRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateCallerRequest) Reset() {
+	*x = AuthenticateCallerRequest{}
+	mi := &file_auth_v1_auth_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateCallerRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateCallerRequest) ProtoMessage() {}
+
+func (x *AuthenticateCallerRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_v1_auth_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateCallerRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateCallerRequest) Descriptor() ([]byte, []int) {
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{7}
+}
+
+// AuthenticateCallerResponse carries the caller.
+type AuthenticateCallerResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user owns the bearer token.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateCallerResponse) Reset() {
+	*x = AuthenticateCallerResponse{}
+	mi := &file_auth_v1_auth_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateCallerResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateCallerResponse) ProtoMessage() {}
+
+func (x *AuthenticateCallerResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_v1_auth_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateCallerResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateCallerResponse) Descriptor() ([]byte, []int) {
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *AuthenticateCallerResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// LogoutRequest is empty: the token revoked is the call's bearer token.
+type LogoutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutRequest) Reset() {
+	*x = LogoutRequest{}
+	mi := &file_auth_v1_auth_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutRequest) ProtoMessage() {}
+
+func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_v1_auth_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
+func (*LogoutRequest) Descriptor() ([]byte, []int) {
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{9}
+}
+
+// LogoutResponse confirms the revocation.
+type LogoutResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogoutResponse) Reset() {
+	*x = LogoutResponse{}
+	mi := &file_auth_v1_auth_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogoutResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogoutResponse) ProtoMessage() {}
+
+func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_v1_auth_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
+func (*LogoutResponse) Descriptor() ([]byte, []int) {
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{10}
+}
+
+// RevokeAllRequest names whose tokens to revoke.
+type RevokeAllRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the user whose tokens are revoked; empty for the caller. Only an admin may
+	// name another user.
+	UserId        string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAllRequest) Reset() {
+	*x = RevokeAllRequest{}
+	mi := &file_auth_v1_auth_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAllRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAllRequest) ProtoMessage() {}
+
+func (x *RevokeAllRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_v1_auth_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAllRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAllRequest) Descriptor() ([]byte, []int) {
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *RevokeAllRequest) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+// RevokeAllResponse says how many tokens were revoked.
+type RevokeAllResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revoked counts the unexpired tokens that stopped working.
+	Revoked       int64 `protobuf:"varint,1,opt,name=revoked,proto3" json:"revoked,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAllResponse) Reset() {
+	*x = RevokeAllResponse{}
+	mi := &file_auth_v1_auth_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAllResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAllResponse) ProtoMessage() {}
+
+func (x *RevokeAllResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_auth_v1_auth_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAllResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAllResponse) Descriptor() ([]byte, []int) {
+	return file_auth_v1_auth_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RevokeAllResponse) GetRevoked() int64 {
+	if x != nil {
+		return x.Revoked
+	}
+	return 0
+}
+
 var File_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_auth_v1_auth_proto_rawDesc = "" +
@@ -536,18 +786,30 @@ const file_auth_v1_auth_proto_rawDesc = "" +
 	"\x13AuthenticateRequest\x12\x1e\n" +
 	"\x05token\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x02R\x05token\"9\n" +
 	"\x14AuthenticateResponse\x12!\n" +
-	"\x04user\x18\x01 \x01(\v2\r.auth.v1.UserR\x04user*d\n" +
+	"\x04user\x18\x01 \x01(\v2\r.auth.v1.UserR\x04user\"\x1b\n" +
+	"\x19AuthenticateCallerRequest\"?\n" +
+	"\x1aAuthenticateCallerResponse\x12!\n" +
+	"\x04user\x18\x01 \x01(\v2\r.auth.v1.UserR\x04user\"\x0f\n" +
+	"\rLogoutRequest\"\x10\n" +
+	"\x0eLogoutResponse\"8\n" +
+	"\x10RevokeAllRequest\x12$\n" +
+	"\auser_id\x18\x01 \x01(\tB\v\xbaH\b\xd8\x01\x01r\x03\xb0\x01\x01R\x06userId\"-\n" +
+	"\x11RevokeAllResponse\x12\x18\n" +
+	"\arevoked\x18\x01 \x01(\x03R\arevoked*d\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n" +
 	"\vROLE_WORKER\x10\x01\x12\x10\n" +
 	"\fROLE_MANAGER\x10\x02\x12\x0e\n" +
 	"\n" +
 	"ROLE_ADMIN\x10\x03\x12\x13\n" +
-	"\x0fROLE_ACCOUNTANT\x10\x042\xab\x02\n" +
+	"\x0fROLE_ACCOUNTANT\x10\x042\xc5\x04\n" +
 	"\vAuthService\x12]\n" +
 	"\bRegister\x12\x18.auth.v1.RegisterRequest\x1a\x19.auth.v1.RegisterResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/auth/register\x12Q\n" +
-	"\x05Login\x12\x15.auth.v1.LoginRequest\x1a\x16.auth.v1.LoginResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12j\n" +
-	"\fAuthenticate\x12\x1c.auth.v1.AuthenticateRequest\x1a\x1d.auth.v1.AuthenticateResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/auth/authenticateB~\n" +
+	"\x05Login\x12\x15.auth.v1.LoginRequest\x1a\x16.auth.v1.LoginResponse\"\x19\x82\xd3\xe4\x93\x02\x13:\x01*\"\x0e/v1/auth/login\x12K\n" +
+	"\fAuthenticate\x12\x1c.auth.v1.AuthenticateRequest\x1a\x1d.auth.v1.AuthenticateResponse\x12|\n" +
+	"\x12AuthenticateCaller\x12\".auth.v1.AuthenticateCallerRequest\x1a#.auth.v1.AuthenticateCallerResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/auth/authenticate\x12U\n" +
+	"\x06Logout\x12\x16.auth.v1.LogoutRequest\x1a\x17.auth.v1.LogoutResponse\"\x1a\x82\xd3\xe4\x93\x02\x14:\x01*\"\x0f/v1/auth/logout\x12b\n" +
+	"\tRevokeAll\x12\x19.auth.v1.RevokeAllRequest\x1a\x1a.auth.v1.RevokeAllResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/auth/revoke-allB~\n" +
 	"\vcom.auth.v1B\tAuthProtoP\x01Z'github.com/ates/ates/gen/auth/v1;authv1\xa2\x02\x03AXX\xaa\x02\aAuth.V1\xca\x02\aAuth\\V1\xe2\x02\x13Auth\\V1\\GPBMetadata\xea\x02\bAuth::V1b\x06proto3"
 
 var (
@@ -563,37 +825,50 @@ func file_auth_v1_auth_proto_rawDescGZIP() []byte {
 }
 
 var file_auth_v1_auth_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_auth_v1_auth_proto_goTypes = []any{
-	(Role)(0),                     // 0: auth.v1.Role
-	(*User)(nil),                  // 1: auth.v1.User
-	(*RegisterRequest)(nil),       // 2: auth.v1.RegisterRequest
-	(*RegisterResponse)(nil),      // 3: auth.v1.RegisterResponse
-	(*LoginRequest)(nil),          // 4: auth.v1.LoginRequest
-	(*LoginResponse)(nil),         // 5: auth.v1.LoginResponse
-	(*AuthenticateRequest)(nil),   // 6: auth.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),  // 7: auth.v1.AuthenticateResponse
-	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(Role)(0),                          // 0: auth.v1.Role
+	(*User)(nil),                       // 1: auth.v1.User
+	(*RegisterRequest)(nil),            // 2: auth.v1.RegisterRequest
+	(*RegisterResponse)(nil),           // 3: auth.v1.RegisterResponse
+	(*LoginRequest)(nil),               // 4: auth.v1.LoginRequest
+	(*LoginResponse)(nil),              // 5: auth.v1.LoginResponse
+	(*AuthenticateRequest)(nil),        // 6: auth.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),       // 7: auth.v1.AuthenticateResponse
+	(*AuthenticateCallerRequest)(nil),  // 8: auth.v1.AuthenticateCallerRequest
+	(*AuthenticateCallerResponse)(nil), // 9: auth.v1.AuthenticateCallerResponse
+	(*LogoutRequest)(nil),              // 10: auth.v1.LogoutRequest
+	(*LogoutResponse)(nil),             // 11: auth.v1.LogoutResponse
+	(*RevokeAllRequest)(nil),           // 12: auth.v1.RevokeAllRequest
+	(*RevokeAllResponse)(nil),          // 13: auth.v1.RevokeAllResponse
+	(*timestamppb.Timestamp)(nil),      // 14: google.protobuf.Timestamp
 }
 var file_auth_v1_auth_proto_depIdxs = []int32{
 	0,  // 0: auth.v1.User.role:type_name -> auth.v1.Role
-	8,  // 1: auth.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	14, // 1: auth.v1.User.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: auth.v1.RegisterRequest.role:type_name -> auth.v1.Role
 	1,  // 3: auth.v1.RegisterResponse.user:type_name -> auth.v1.User
-	8,  // 4: auth.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	14, // 4: auth.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: auth.v1.LoginResponse.user:type_name -> auth.v1.User
 	1,  // 6: auth.v1.AuthenticateResponse.user:type_name -> auth.v1.User
-	2,  // 7: auth.v1.AuthService.Register:input_type -> auth.v1.RegisterRequest
-	4,  // 8: auth.v1.AuthService.Login:input_type -> auth.v1.LoginRequest
-	6,  // 9: auth.v1.AuthService.Authenticate:input_type -> auth.v1.AuthenticateRequest
-	3,  // 10: auth.v1.AuthService.Register:output_type -> auth.v1.RegisterResponse
-	5,  // 11: auth.v1.AuthService.Login:output_type -> auth.v1.LoginResponse
-	7,  // 12: auth.v1.AuthService.Authenticate:output_type -> auth.v1.AuthenticateResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	1,  // 7: auth.v1.AuthenticateCallerResponse.user:type_name -> auth.v1.User
+	2,  // 8: auth.v1.AuthService.Register:input_type -> auth.v1.RegisterRequest
+	4,  // 9: auth.v1.AuthService.Login:input_type -> auth.v1.LoginRequest
+	6,  // 10: auth.v1.AuthService.Authenticate:input_type -> auth.v1.AuthenticateRequest
+	8,  // 11: auth.v1.AuthService.AuthenticateCaller:input_type -> auth.v1.AuthenticateCallerRequest
+	10, // 12: auth.v1.AuthService.Logout:input_type -> auth.v1.LogoutRequest
+	12, // 13: auth.v1.AuthService.RevokeAll:input_type -> auth.v1.RevokeAllRequest
+	3,  // 14: auth.v1.AuthService.Register:output_type -> auth.v1.RegisterResponse
+	5,  // 15: auth.v1.AuthService.Login:output_type -> auth.v1.LoginResponse
+	7,  // 16: auth.v1.AuthService.Authenticate:output_type -> auth.v1.AuthenticateResponse
+	9,  // 17: auth.v1.AuthService.AuthenticateCaller:output_type -> auth.v1.AuthenticateCallerResponse
+	11, // 18: auth.v1.AuthService.Logout:output_type -> auth.v1.LogoutResponse
+	13, // 19: auth.v1.AuthService.RevokeAll:output_type -> auth.v1.RevokeAllResponse
+	14, // [14:20] is the sub-list for method output_type
+	8,  // [8:14] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_auth_v1_auth_proto_init() }
@@ -607,7 +882,7 @@ func file_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_auth_v1_auth_proto_rawDesc), len(file_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,23 +19,36 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	AuthService_Register_FullMethodName     = "/auth.v1.AuthService/Register"
-	AuthService_Login_FullMethodName        = "/auth.v1.AuthService/Login"
-	AuthService_Authenticate_FullMethodName = "/auth.v1.AuthService/Authenticate"
+	AuthService_Register_FullMethodName           = "/auth.v1.AuthService/Register"
+	AuthService_Login_FullMethodName              = "/auth.v1.AuthService/Login"
+	AuthService_Authenticate_FullMethodName       = "/auth.v1.AuthService/Authenticate"
+	AuthService_AuthenticateCaller_FullMethodName = "/auth.v1.AuthService/AuthenticateCaller"
+	AuthService_Logout_FullMethodName             = "/auth.v1.AuthService/Logout"
+	AuthService_RevokeAll_FullMethodName          = "/auth.v1.AuthService/RevokeAll"
 )
 
 // AuthServiceClient is the client API for AuthService service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
-// AuthService registers users, logs them in by photo hash and checks API tokens.
+// AuthService registers users, logs them in by photo hash, checks API tokens and revokes them.
 type AuthServiceClient interface {
 	// Register creates a user; any role but worker needs an admin's token.
 	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*RegisterResponse, error)
 	// Login exchanges a photo hash for a fresh opaque API token.
 	Login(ctx context.Context, in *LoginRequest, opts ...grpc.CallOption) (*LoginResponse, error)
-	// Authenticate resolves a token to its user, or fails with Unauthenticated.
+	// Authenticate resolves a token to its user, or fails with Unauthenticated. gRPC only:
+	// its token field would be a URL query parameter over REST, and a token in a URL ends
+	// up in proxy and access logs; REST callers use AuthenticateCaller.
 	Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*AuthenticateResponse, error)
+	// AuthenticateCaller resolves the call's own bearer token to its user. Its request has
+	// no field, so over REST the token can only travel in the Authorization header.
+	AuthenticateCaller(ctx context.Context, in *AuthenticateCallerRequest, opts ...grpc.CallOption) (*AuthenticateCallerResponse, error)
+	// Logout revokes the call's own bearer token; it is refused by auth at once and by the
+	// other services once their Authenticate cache (ATES_AUTH_CACHE_TTL, at most 30s) ends.
+	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
+	// RevokeAll revokes every token of the caller or, for an admin, of the user named.
+	RevokeAll(ctx context.Context, in *RevokeAllRequest, opts ...grpc.CallOption) (*RevokeAllResponse, error)
 }
 
 type authServiceClient struct {
@@ -76,18 +89,58 @@ func (c *authServiceClient) Authenticate(ctx context.Context, in *AuthenticateRe
 	return out, nil
 }
 
+func (c *authServiceClient) AuthenticateCaller(ctx context.Context, in *AuthenticateCallerRequest, opts ...grpc.CallOption) (*AuthenticateCallerResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthenticateCallerResponse)
+	err := c.cc.Invoke(ctx, AuthService_AuthenticateCaller_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LogoutResponse)
+	err := c.cc.Invoke(ctx, AuthService_Logout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *authServiceClient) RevokeAll(ctx context.Context, in *RevokeAllRequest, opts ...grpc.CallOption) (*RevokeAllResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAllResponse)
+	err := c.cc.Invoke(ctx, AuthService_RevokeAll_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AuthServiceServer is the server API for AuthService service.
 // All implementations must embed UnimplementedAuthServiceServer
 // for forward compatibility.
 //
-// AuthService registers users, logs them in by photo hash and checks API tokens.
+// AuthService registers users, logs them in by photo hash, checks API tokens and revokes them.
 type AuthServiceServer interface {
 	// Register creates a user; any role but worker needs an admin's token.
 	Register(context.Context, *RegisterRequest) (*RegisterResponse, error)
 	// Login exchanges a photo hash for a fresh opaque API token.
 	Login(context.Context, *LoginRequest) (*LoginResponse, error)
-	// Authenticate resolves a token to its user, or fails with Unauthenticated.
+	// Authenticate resolves a token to its user, or fails with Unauthenticated. gRPC only:
+	// its token field would be a URL query parameter over REST, and a token in a URL ends
+	// up in proxy and access logs; REST callers use AuthenticateCaller.
 	Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error)
+	// AuthenticateCaller resolves the call's own bearer token to its user. Its request has
+	// no field, so over REST the token can only travel in the Authorization header.
+	AuthenticateCaller(context.Context, *AuthenticateCallerRequest) (*AuthenticateCallerResponse, error)
+	// Logout revokes the call's own bearer token; it is refused by auth at once and by the
+	// other services once their Authenticate cache (ATES_AUTH_CACHE_TTL, at most 30s) ends.
+	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
+	// RevokeAll revokes every token of the caller or, for an admin, of the user named.
+	RevokeAll(context.Context, *RevokeAllRequest) (*RevokeAllResponse, error)
 	mustEmbedUnimplementedAuthServiceServer()
 }
 
@@ -106,6 +159,15 @@ func (UnimplementedAuthServiceServer) Login(context.Context, *LoginRequest) (*Lo
 }
 func (UnimplementedAuthServiceServer) Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Authenticate not implemented")
+}
+func (UnimplementedAuthServiceServer) AuthenticateCaller(context.Context, *AuthenticateCallerRequest) (*AuthenticateCallerResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AuthenticateCaller not implemented")
+}
+func (UnimplementedAuthServiceServer) Logout(context.Context, *LogoutRequest) (*LogoutResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Logout not implemented")
+}
+func (UnimplementedAuthServiceServer) RevokeAll(context.Context, *RevokeAllRequest) (*RevokeAllResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAll not implemented")
 }
 func (UnimplementedAuthServiceServer) mustEmbedUnimplementedAuthServiceServer() {}
 func (UnimplementedAuthServiceServer) testEmbeddedByValue()                     {}
@@ -182,6 +244,60 @@ func _AuthService_Authenticate_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AuthService_AuthenticateCaller_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthenticateCallerRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).AuthenticateCaller(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_AuthenticateCaller_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).AuthenticateCaller(ctx, req.(*AuthenticateCallerRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_Logout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LogoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).Logout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_Logout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).Logout(ctx, req.(*LogoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AuthService_RevokeAll_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAllRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AuthServiceServer).RevokeAll(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AuthService_RevokeAll_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AuthServiceServer).RevokeAll(ctx, req.(*RevokeAllRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AuthService_ServiceDesc is the grpc.ServiceDesc for AuthService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -200,6 +316,18 @@ var AuthService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Authenticate",
 			Handler:    _AuthService_Authenticate_Handler,
+		},
+		{
+			MethodName: "AuthenticateCaller",
+			Handler:    _AuthService_AuthenticateCaller_Handler,
+		},
+		{
+			MethodName: "Logout",
+			Handler:    _AuthService_Logout_Handler,
+		},
+		{
+			MethodName: "RevokeAll",
+			Handler:    _AuthService_RevokeAll_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

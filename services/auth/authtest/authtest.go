@@ -32,7 +32,17 @@ type Env struct {
 // Start serves auth on pool until the test ends.
 func Start(t testing.TB, pool *pgxpool.Pool) *Env {
 	t.Helper()
-	cfg, err := config.LoadFrom(map[string]string{})
+	return StartWith(t, pool, nil)
+}
+
+// StartWith serves auth on pool with the ATES_* settings vars over the defaults (never
+// the process environment).
+func StartWith(t testing.TB, pool *pgxpool.Pool, vars map[string]string) *Env {
+	t.Helper()
+	if vars == nil {
+		vars = map[string]string{} // nil would read the process environment
+	}
+	cfg, err := config.LoadFrom(vars)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}

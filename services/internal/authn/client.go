@@ -17,7 +17,9 @@ import (
 )
 
 // Client authenticates tokens through the auth service's Authenticate RPC, reusing a
-// positive answer for a configurable time.
+// positive answer for a configurable time. That time is also how long a token revoked in
+// auth (Logout, RevokeAll, a login past ATES_AUTH_MAX_TOKENS) keeps working through this
+// client: config caps it at config.MaxAuthCacheTTL (30s), and the default is 5s.
 type Client struct {
 	conn  *grpc.ClientConn
 	auth  authv1.AuthServiceClient

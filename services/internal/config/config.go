@@ -20,15 +20,40 @@ type Listen struct {
 	HTTP string `env:"HTTP_ADDR"`
 }
 
-// DevHMACKey is the default ATES_AUTH_HMAC_KEY: fine on a laptop, never in production.
+// DevHMACKey is the default ATES_AUTH_HMAC_KEY: auth refuses to start with it unless
+// ATES_AUTH_ALLOW_DEV_KEY is set, as `make run` does.
 const DevHMACKey = "dev-only-change-me"
+
+// MaxAuthCacheTTL caps ATES_AUTH_CACHE_TTL: a revoked token stops working in every
+// service at most this long after auth refuses it.
+const MaxAuthCacheTTL = 30 * time.Second
 
 // Auth holds the auth service's secrets and token policy.
 type Auth struct {
 	// HMACKey keys the HMAC-SHA-256 under which photo hashes are stored.
 	HMACKey string `env:"ATES_AUTH_HMAC_KEY" envDefault:"dev-only-change-me"`
+	// AllowDevKey lets auth start with DevHMACKey: for a laptop, never for real users.
+	AllowDevKey bool `env:"ATES_AUTH_ALLOW_DEV_KEY" envDefault:"false"`
 	// TokenTTL is how long a login token stays valid.
 	TokenTTL time.Duration `env:"ATES_AUTH_TOKEN_TTL" envDefault:"24h"`
+	// MaxTokens is how many unexpired tokens one user may hold; a login beyond it revokes
+	// the oldest.
+	MaxTokens int `env:"ATES_AUTH_MAX_TOKENS" envDefault:"10"`
+	// TokenSweepInterval is how often expired tokens are deleted.
+	TokenSweepInterval time.Duration `env:"ATES_AUTH_TOKEN_SWEEP_INTERVAL" envDefault:"1h"`
+}
+
+// ErrDevHMACKey is why auth refuses to start with the development key.
+var ErrDevHMACKey = errors.New("ATES_AUTH_HMAC_KEY is the development default: " +
+	"generate a key with `openssl rand -base64 32` and set it (keep it: changing it later " +
+	"locks every user out), or set ATES_AUTH_ALLOW_DEV_KEY=true on a development machine")
+
+// CheckKey refuses the development HMAC key unless AllowDevKey is set.
+func (a Auth) CheckKey() error {
+	if a.HMACKey == DevHMACKey && !a.AllowDevKey {
+		return ErrDevHMACKey
+	}
+	return nil
 }
 
 // AuthClient is how the other services reach auth.
@@ -36,6 +61,8 @@ type AuthClient struct {
 	// Addr is auth's gRPC address.
 	Addr string `env:"ATES_AUTH_ADDR" envDefault:"127.0.0.1:50051"`
 	// CacheTTL is how long a positive Authenticate answer is reused; 0 disables the cache.
+	// It is also how long a revoked token may still work outside auth (at most
+	// MaxAuthCacheTTL).
 	CacheTTL time.Duration `env:"ATES_AUTH_CACHE_TTL" envDefault:"5s"`
 }
 
@@ -215,8 +242,14 @@ func (c Config) validate() error {
 	if len(c.Auth.HMACKey) < 16 {
 		errs = append(errs, errors.New("ATES_AUTH_HMAC_KEY must be at least 16 bytes"))
 	}
-	if c.AuthClient.CacheTTL < 0 {
-		errs = append(errs, errors.New("ATES_AUTH_CACHE_TTL must not be negative"))
+	if c.Auth.MaxTokens < 1 || c.Auth.MaxTokens > 1000 {
+		errs = append(errs, errors.New("ATES_AUTH_MAX_TOKENS must be between 1 and 1000"))
+	}
+	if c.Auth.TokenSweepInterval <= 0 {
+		errs = append(errs, errors.New("ATES_AUTH_TOKEN_SWEEP_INTERVAL must be positive"))
+	}
+	if c.AuthClient.CacheTTL < 0 || c.AuthClient.CacheTTL > MaxAuthCacheTTL {
+		errs = append(errs, fmt.Errorf("ATES_AUTH_CACHE_TTL must be between 0 and %s: a revoked token works in the other services until their cached answer ends", MaxAuthCacheTTL))
 	}
 	if c.AMQP.Heartbeat < time.Second {
 		errs = append(errs, errors.New("ATES_AMQP_HEARTBEAT must be at least 1s"))

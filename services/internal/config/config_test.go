@@ -37,6 +37,33 @@ func TestLoad(t *testing.T) {
 		}, cfg.Transport, "bounded requests, plaintext unless certificates are given")
 	})
 
+	t.Run("token policy defaults", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{})
+		require.NoError(t, err)
+		require.Equal(t, 10, cfg.Auth.MaxTokens)
+		require.Equal(t, time.Hour, cfg.Auth.TokenSweepInterval)
+		require.Equal(t, 5*time.Second, cfg.AuthClient.CacheTTL)
+		require.Equal(t, 30*time.Second, config.MaxAuthCacheTTL)
+		require.False(t, cfg.Auth.AllowDevKey)
+	})
+
+	t.Run("the development HMAC key needs the development flag", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{})
+		require.NoError(t, err)
+		require.ErrorIs(t, cfg.Auth.CheckKey(), config.ErrDevHMACKey)
+		require.ErrorContains(t, cfg.Auth.CheckKey(), "openssl rand -base64 32")
+
+		cfg, err = config.LoadFrom(map[string]string{"ATES_AUTH_ALLOW_DEV_KEY": "true"})
+		require.NoError(t, err)
+		require.NoError(t, cfg.Auth.CheckKey())
+
+		cfg, err = config.LoadFrom(map[string]string{"ATES_AUTH_HMAC_KEY": "kTq0dN0pQ7m1v3b9Yx2Zr8Wc5Hs4Ju6A"})
+		require.NoError(t, err)
+		require.NoError(t, cfg.Auth.CheckKey(), "a real key needs no flag")
+	})
+
 	t.Run("variables override defaults", func(t *testing.T) {
 		t.Parallel()
 		cfg, err := config.LoadFrom(map[string]string{
@@ -73,6 +100,11 @@ func TestLoad(t *testing.T) {
 		{"a tiny request cap is refused", map[string]string{"ATES_MAX_REQUEST_BYTES": "100"}, "ATES_MAX_REQUEST_BYTES"},
 		{"a write timeout a waiting call would outlast is refused", map[string]string{"ATES_HTTP_WRITE_TIMEOUT": "30s"}, "ATES_HTTP_WRITE_TIMEOUT"},
 		{"a certificate without its key is refused", map[string]string{"ATES_TLS_CERT_FILE": "cert.pem"}, "ATES_TLS_KEY_FILE"},
+		{"an auth cache longer than 30s is refused: revoked tokens would live on", map[string]string{"ATES_AUTH_CACHE_TTL": "31s"}, "ATES_AUTH_CACHE_TTL"},
+		{"a negative auth cache is refused", map[string]string{"ATES_AUTH_CACHE_TTL": "-1s"}, "ATES_AUTH_CACHE_TTL"},
+		{"zero tokens per user is refused", map[string]string{"ATES_AUTH_MAX_TOKENS": "0"}, "ATES_AUTH_MAX_TOKENS"},
+		{"more than 1000 tokens per user is refused", map[string]string{"ATES_AUTH_MAX_TOKENS": "1001"}, "ATES_AUTH_MAX_TOKENS"},
+		{"a zero token sweep interval is refused", map[string]string{"ATES_AUTH_TOKEN_SWEEP_INTERVAL": "0s"}, "ATES_AUTH_TOKEN_SWEEP_INTERVAL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

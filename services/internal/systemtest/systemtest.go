@@ -51,9 +51,10 @@ func BuildAtes(t testing.TB) string {
 }
 
 // BaseEnv is the process environment without any ATES_ setting of the developer's shell,
-// to which a suite adds the settings of each process it starts.
+// to which a suite adds the settings of each process it starts. It lets auth (and `ates
+// admin create`) use the development HMAC key, as `make run` does.
 func BaseEnv() []string {
-	var env []string
+	env := []string{"ATES_AUTH_ALLOW_DEV_KEY=true"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ATES_") {
 			env = append(env, kv)

@@ -12,6 +12,67 @@ import (
 	"github.com/google/uuid"
 )
 
+const tokenDelete = `-- name: TokenDelete :execrows
+DELETE FROM tokens WHERE token_hash = $1
+`
+
+// Revokes one token.
+func (q *Queries) TokenDelete(ctx context.Context, tokenHash []byte) (int64, error) {
+	result, err := q.db.Exec(ctx, tokenDelete, tokenHash)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const tokenDeleteAllButNewest = `-- name: TokenDeleteAllButNewest :execrows
+DELETE FROM tokens t
+WHERE t.user_id = $1
+  AND t.token_hash NOT IN (
+    SELECT k.token_hash FROM tokens k
+    WHERE k.user_id = $1 AND k.expires_at > $2
+    ORDER BY k.created_at DESC, k.token_hash DESC
+    LIMIT $3
+  )
+`
+
+type TokenDeleteAllButNewestParams struct {
+	UserID uuid.UUID
+	Now    time.Time
+	Keep   int32
+}
+
+// Deletes the user's tokens except the @keep newest unexpired ones (expired ones go too).
+// Run under the user's row lock (UserLockForLogin), so logins cannot both keep the same
+// old tokens.
+func (q *Queries) TokenDeleteAllButNewest(ctx context.Context, arg TokenDeleteAllButNewestParams) (int64, error) {
+	result, err := q.db.Exec(ctx, tokenDeleteAllButNewest, arg.UserID, arg.Now, arg.Keep)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const tokenDeleteByUser = `-- name: TokenDeleteByUser :one
+WITH deleted AS (
+    DELETE FROM tokens WHERE user_id = $2 RETURNING expires_at
+)
+SELECT count(*) FILTER (WHERE expires_at > $1) FROM deleted
+`
+
+type TokenDeleteByUserParams struct {
+	Now    time.Time
+	UserID uuid.UUID
+}
+
+// Revokes every token of a user and counts those that had not expired at @now.
+func (q *Queries) TokenDeleteByUser(ctx context.Context, arg TokenDeleteByUserParams) (int64, error) {
+	row := q.db.QueryRow(ctx, tokenDeleteByUser, arg.Now, arg.UserID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const tokenDeleteExpired = `-- name: TokenDeleteExpired :execrows
 DELETE FROM tokens WHERE expires_at <= $1
 `
@@ -57,8 +118,8 @@ func (q *Queries) TokenGetUser(ctx context.Context, arg TokenGetUserParams) (Tok
 }
 
 const tokenInsert = `-- name: TokenInsert :exec
-INSERT INTO tokens (token_hash, user_id, expires_at)
-VALUES ($1, $2, $3)
+INSERT INTO tokens (token_hash, user_id, expires_at, created_at)
+VALUES ($1, $2, $3, clock_timestamp())
 `
 
 type TokenInsertParams struct {
@@ -67,6 +128,8 @@ type TokenInsertParams struct {
 	ExpiresAt time.Time
 }
 
+// created_at is the clock at the insert, not the transaction's start: a login that
+// waited for another one's user lock is the newer of the two.
 func (q *Queries) TokenInsert(ctx context.Context, arg TokenInsertParams) error {
 	_, err := q.db.Exec(ctx, tokenInsert, arg.TokenHash, arg.UserID, arg.ExpiresAt)
 	return err

@@ -30,26 +30,6 @@ func (q *Queries) UserGet(ctx context.Context, id uuid.UUID) (User, error) {
 	return i, err
 }
 
-const userGetByPhotoHashMAC = `-- name: UserGetByPhotoHashMAC :one
-SELECT id, name, email, role, photo_hash_mac, active, created_at FROM users
-WHERE photo_hash_mac = $1 AND active
-`
-
-func (q *Queries) UserGetByPhotoHashMAC(ctx context.Context, photoHashMac []byte) (User, error) {
-	row := q.db.QueryRow(ctx, userGetByPhotoHashMAC, photoHashMac)
-	var i User
-	err := row.Scan(
-		&i.ID,
-		&i.Name,
-		&i.Email,
-		&i.Role,
-		&i.PhotoHashMac,
-		&i.Active,
-		&i.CreatedAt,
-	)
-	return i, err
-}
-
 const userInsert = `-- name: UserInsert :one
 INSERT INTO users (id, name, email, role, photo_hash_mac)
 VALUES ($1, $2, $3, $4, $5)
@@ -72,6 +52,30 @@ func (q *Queries) UserInsert(ctx context.Context, arg UserInsertParams) (User, e
 		arg.Role,
 		arg.PhotoHashMac,
 	)
+	var i User
+	err := row.Scan(
+		&i.ID,
+		&i.Name,
+		&i.Email,
+		&i.Role,
+		&i.PhotoHashMac,
+		&i.Active,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const userLockForLogin = `-- name: UserLockForLogin :one
+SELECT id, name, email, role, photo_hash_mac, active, created_at FROM users
+WHERE photo_hash_mac = $1 AND active
+FOR NO KEY UPDATE
+`
+
+// The active user with a photo hash MAC, locked until the login's transaction ends so
+// that concurrent logins of one user trim its tokens one after the other. NO KEY UPDATE
+// does not block other tables' foreign-key checks against the user.
+func (q *Queries) UserLockForLogin(ctx context.Context, photoHashMac []byte) (User, error) {
+	row := q.db.QueryRow(ctx, userLockForLogin, photoHashMac)
 	var i User
 	err := row.Scan(
 		&i.ID,
