@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +72,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// Pprof serves net/http/pprof under /debug/pprof/ on the HTTP port.
 	Pprof bool
+	// TrustedProxies are the HTTP peers whose X-Forwarded-For is believed when the
+	// client address of a REST call is read (see ClientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is a service's bound listeners, ready to serve.
@@ -272,6 +276,8 @@ func (s *Server) httpHandler() http.Handler {
 				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 			}),
 			runtime.WithIncomingHeaderMatcher(forwardHeader),
+			runtime.WithMetadata(s.gatewayMetadata),
+			runtime.WithErrorHandler(gatewayError),
 		)
 		mux.Handle("/v1/", s.gwMux)
 	}
