@@ -32,9 +32,18 @@ type Env struct {
 // Start serves auth on pool until the test ends.
 func Start(t testing.TB, pool *pgxpool.Pool) *Env {
 	t.Helper()
+	return StartWith(t, pool, nil)
+}
+
+// StartWith is Start with the configuration changed by edit (nil: the defaults).
+func StartWith(t testing.TB, pool *pgxpool.Pool, edit func(*config.Config)) *Env {
+	t.Helper()
 	cfg, err := config.LoadFrom(map[string]string{})
 	if err != nil {
 		t.Fatalf("config: %v", err)
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	listen := config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
 	srv, store, err := auth.New(cfg, listen, pool, slog.New(slog.DiscardHandler))
