@@ -33,22 +33,14 @@ type Limit struct {
 // Off reports whether the limit lets everything through.
 func (l Limit) Off() bool { return l.Burst <= 0 }
 
-// String reads like "20, then 1 every 1s".
-func (l Limit) String() string {
-	if l.Off() {
-		return "no limit"
-	}
-	return fmt.Sprintf("%d, then 1 every %s", l.Burst, l.Every)
-}
-
 // MaxKeys bounds how many keys a Limiter remembers; the least recently used is
 // forgotten first. Forgetting a key only forgives it (a fresh key has a full bucket),
 // and a key in use is recent, so the bound costs nothing but memory: about 200 bytes
 // a key, some 10 MB for a full limiter.
 const MaxKeys = 50_000
 
-// Limiter applies one Limit to each key apart. A nil *Limiter, or one whose Limit is
-// off, lets everything through.
+// Limiter applies one Limit to each key apart. A nil *Limiter, which New returns for a
+// Limit that is off, lets everything through.
 type Limiter struct {
 	what    string
 	limit   Limit
