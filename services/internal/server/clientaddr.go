@@ -50,14 +50,15 @@ func ClientAddr(ctx context.Context) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// gatewayMetadata is the gateway's metadata annotator: the HTTP client's address and
-// this process's mark.
+// gatewayMetadata is the gateway's metadata annotator: the HTTP client's address (empty
+// when unknown: the key is always set, so that no header can fill it) and this
+// process's mark.
 func (s *Server) gatewayMetadata(_ context.Context, r *http.Request) metadata.MD {
-	md := metadata.Pairs(gatewayMarkMD, gatewayMark)
+	addr := ""
 	if a := httpClientAddr(r, s.opts.TrustedProxies); a.IsValid() {
-		md.Set(clientAddrMD, a.String())
+		addr = a.String()
 	}
-	return md
+	return metadata.Pairs(gatewayMarkMD, gatewayMark, clientAddrMD, addr)
 }
 
 // httpClientAddr is the address of an HTTP request's client: its peer, unless the peer
