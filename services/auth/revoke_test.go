@@ -14,6 +14,7 @@ import (
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/internal/server/servertest"
 )
@@ -146,7 +147,7 @@ func TestTokensPerUserAreCapped(t *testing.T) {
 	t.Parallel()
 	const maxTokens = 4
 	pool, _ := pgtest.NewDB(t)
-	env := authtest.StartWith(t, pool, map[string]string{"ATES_AUTH_MAX_TOKENS": "4"})
+	env := authtest.StartWith(t, pool, func(cfg *config.Config) { cfg.Auth.MaxTokens = 4 })
 	ctx := context.Background()
 
 	t.Run("sequential logins", func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/idempotency"
 	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/internal/ratelimit"
 	"github.com/ates/ates/services/internal/server"
 )
 
@@ -24,16 +25,32 @@ type Server struct {
 	store  *Store
 	tokens TokenPolicy
 	log    *slog.Logger
+	limits limits
 }
+
+// limits are auth's abuse limits (docs/security-limits.md), each keyed by client
+// address (ratelimit.AddrKey) but failedLogins, which has the one key allClients.
+type limits struct {
+	failedLoginsPerAddr *ratelimit.Limiter
+	failedLogins        *ratelimit.Limiter
+	registerPerAddr     *ratelimit.Limiter
+}
+
+const allClients = ""
 
 // Register creates a user; only an admin may create anything but a worker. With a
 // request_id the new user's id is derived from it (and the caller, if any), so a retry
 // of the registration answers the user the first attempt created.
 func (s *Server) Register(ctx context.Context, req *authv1.RegisterRequest) (*authv1.RegisterResponse, error) {
-	if req.GetRole() != authv1.Role_ROLE_WORKER {
-		if _, err := authn.Require(ctx, authv1.Role_ROLE_ADMIN); err != nil {
-			return nil, status.Errorf(codes.PermissionDenied, "only an admin may register a %s", authn.RoleName(req.GetRole()))
+	caller, _ := authn.UserFrom(ctx) // anyone may register a worker: no caller then
+	byAdmin := caller.Role == authv1.Role_ROLE_ADMIN
+	if !byAdmin { // an admin registering staff is not a flood
+		if err := s.limits.registerPerAddr.Allow(ratelimit.AddrKey(server.ClientAddr(ctx))); err != nil {
+			return nil, err
 		}
+	}
+	if req.GetRole() != authv1.Role_ROLE_WORKER && !byAdmin {
+		return nil, status.Errorf(codes.PermissionDenied, "only an admin may register a %s", authn.RoleName(req.GetRole()))
 	}
 	var id uuid.UUID
 	if req.GetRequestId() != "" {
@@ -41,7 +58,6 @@ func (s *Server) Register(ctx context.Context, req *authv1.RegisterRequest) (*au
 		if err != nil { // protovalidate checked the shape; this guards against drift
 			return nil, status.Error(codes.InvalidArgument, "request_id: must be a UUID")
 		}
-		caller, _ := authn.UserFrom(ctx) // anyone may register a worker: uuid.Nil then
 		id = idempotency.ID(caller.ID, authv1.AuthService_Register_FullMethodName, requestID, "user")
 	}
 	u, err := s.store.CreateUser(ctx, NewUser{
@@ -58,10 +74,22 @@ func (s *Server) Register(ctx context.Context, req *authv1.RegisterRequest) (*au
 	return &authv1.RegisterResponse{User: toProto(u)}, nil
 }
 
-// Login exchanges a photo hash for a new token.
+// Login exchanges a photo hash for a new token. Failed logins are limited per client
+// address and overall; while either limit is reached, logins are refused without
+// looking at the photo hash, so a refused guess tells nothing. A successful login
+// counts against neither.
 func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.LoginResponse, error) {
+	addr := ratelimit.AddrKey(server.ClientAddr(ctx))
+	if err := s.limits.failedLoginsPerAddr.Check(addr); err != nil {
+		return nil, err
+	}
+	if err := s.limits.failedLogins.Check(allClients); err != nil {
+		return nil, err
+	}
 	u, token, expires, err := s.store.Login(ctx, req.GetPhotoHash(), s.tokens)
 	if errors.Is(err, pgutil.ErrNotFound) {
+		s.limits.failedLoginsPerAddr.Charge(addr)
+		s.limits.failedLogins.Charge(allClients)
 		return nil, status.Error(codes.Unauthenticated, "unknown photo_hash")
 	}
 	if err != nil {

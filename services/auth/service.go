@@ -17,6 +17,7 @@ import (
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/internal/ratelimit"
 	"github.com/ates/ates/services/internal/server"
 )
 
@@ -46,11 +47,21 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Pprof:           cfg.Pprof,
 		Transport:       cfg.Transport,
+		TrustedProxies:  cfg.Limits.TrustedProxies,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
+	impl.limits = newLimits(cfg.Limits, ratelimit.NewMetrics(srv.Registry()))
 	return srv, store, nil
+}
+
+func newLimits(cfg config.Limits, m *ratelimit.Metrics) limits {
+	return limits{
+		failedLoginsPerAddr: m.New("failed_logins_per_addr", "failed logins from your address", ratelimit.Limit(cfg.FailedLoginsPerAddr)),
+		failedLogins:        m.New("failed_logins", "failed logins from all clients", ratelimit.Limit(cfg.FailedLogins)),
+		registerPerAddr:     m.New("register_per_addr", "registrations from your address", ratelimit.Limit(cfg.RegisterPerAddr)),
+	}
 }
 
 // Run serves auth until ctx ends.

@@ -124,6 +124,9 @@ func (s *system) env(extra ...string) []string {
 		// /debug/pprof, for LOADTEST_PROFILE.
 		"ATES_PPROF=true",
 		"ATES_SHUTDOWN_TIMEOUT=5s",
+		// LOADTEST_WORKERS registrations come from one address, and may be more than
+		// the abuse limit lets one address register.
+		"ATES_AUTH_REGISTER_PER_ADDR_BURST=0",
 	}, extra...)...)
 }
 

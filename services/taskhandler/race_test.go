@@ -15,6 +15,7 @@ import (
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/dailyaccounting"
+	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/tasks/taskstest"
 )
 
@@ -25,7 +26,9 @@ import (
 func TestCompletionsRaceReassignAll(t *testing.T) {
 	t.Parallel()
 	const tasks, reassigners = 240, 2
-	env := taskstest.Start(t, taskstest.Options{})
+	// Each reassigner is a manager of their own (a caller runs one reassign-all at a
+	// time), with no cap a minute: the test reassigns as often as it can.
+	env := taskstest.Start(t, taskstest.Options{Edit: func(c *config.Config) { c.Limits.ReassignPerMinute = 0 }})
 	ctx := context.Background()
 	workers := map[string]authtest.User{}
 	for range 4 {
@@ -58,9 +61,10 @@ func TestCompletionsRaceReassignAll(t *testing.T) {
 	)
 	for range reassigners {
 		started.Add(1)
+		reassigner := env.NewUser(t, authv1.Role_ROLE_MANAGER)
 		wg.Go(func() {
 			for first := true; first || !finished.Load(); first = false {
-				resp, err := env.Tasks.ReassignTasks(manager.Context(ctx), &tasksv1.ReassignTasksRequest{Wait: true})
+				resp, err := env.Tasks.ReassignTasks(reassigner.Context(ctx), &tasksv1.ReassignTasksRequest{Wait: true})
 				require.NoError(t, err)
 				mu.Lock()
 				moved += resp.GetReassignedCount()

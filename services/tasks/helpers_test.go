@@ -2,6 +2,7 @@ package tasks_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -71,4 +72,10 @@ func assignTo(t *testing.T, env *taskstest.Env, manager authtest.User, taskID st
 func rest(t *testing.T, env *taskstest.Env, method, path, token, body string) (int, map[string]any) {
 	t.Helper()
 	return servertest.REST(t, env.TasksHTTP, method, path, token, body)
+}
+
+// restWithHeaders is rest that returns the response headers too.
+func restWithHeaders(t *testing.T, env *taskstest.Env, method, path, token, body string) (int, http.Header, map[string]any) {
+	t.Helper()
+	return servertest.RESTFrom(t, http.DefaultClient, env.TasksHTTP, method, path, token, nil, body)
 }

@@ -35,6 +35,7 @@ type Server struct {
 	waitTimeout time.Duration
 	batchSize   int
 	gate        *gate
+	quotas      *quotas
 }
 
 // publish sends one event, once taskhandler's backlog admits it (see gate).
@@ -66,6 +67,10 @@ func (s *Server) CreateTask(ctx context.Context, req *tasksv1.CreateTaskRequest)
 	}
 	if done, err := s.applied(ctx, k, eventID); err != nil || done {
 		return orErr(answer, err)
+	}
+	// A retry of a create that was applied is answered above without cost.
+	if err := s.quotas.allowCreate(u); err != nil {
+		return nil, err
 	}
 	if ok, err := s.store.anyActiveWorker(ctx); err != nil {
 		return nil, s.toStatus(ctx, err)
@@ -200,6 +205,11 @@ func (s *Server) ReassignTasks(ctx context.Context, req *tasksv1.ReassignTasksRe
 	if err := authorize(u, actReassignAll, nil); err != nil {
 		return nil, err
 	}
+	finish, err := s.quotas.startReassign(u)
+	if err != nil {
+		return nil, err
+	}
+	defer finish()
 	k, err := newRetryKey(u.ID, tasksv1.TaskService_ReassignTasks_FullMethodName, req.GetRequestId())
 	if err != nil {
 		return nil, err

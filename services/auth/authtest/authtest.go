@@ -35,16 +35,15 @@ func Start(t testing.TB, pool *pgxpool.Pool) *Env {
 	return StartWith(t, pool, nil)
 }
 
-// StartWith serves auth on pool with the ATES_* settings vars over the defaults (never
-// the process environment).
-func StartWith(t testing.TB, pool *pgxpool.Pool, vars map[string]string) *Env {
+// StartWith is Start with the configuration changed by edit (nil: the defaults).
+func StartWith(t testing.TB, pool *pgxpool.Pool, edit func(*config.Config)) *Env {
 	t.Helper()
-	if vars == nil {
-		vars = map[string]string{} // nil would read the process environment
-	}
-	cfg, err := config.LoadFrom(vars)
+	cfg, err := config.LoadFrom(map[string]string{})
 	if err != nil {
 		t.Fatalf("config: %v", err)
+	}
+	if edit != nil {
+		edit(&cfg)
 	}
 	listen := config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
 	srv, store, err := auth.New(cfg, listen, pool, slog.New(slog.DiscardHandler))

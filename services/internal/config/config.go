@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -117,6 +119,34 @@ type Transport struct {
 	TLSCAFile string `env:"ATES_TLS_CA_FILE"`
 }
 
+// RateLimit is a token bucket: Burst calls at once, then one more every Every. A Burst
+// of 0 turns the limit off.
+type RateLimit struct {
+	Burst int           `env:"BURST"`
+	Every time.Duration `env:"EVERY"`
+}
+
+// Limits are the abuse limits of the APIs (docs/security-limits.md).
+type Limits struct {
+	// TrustedProxyList are the HTTP peers (CIDRs or single addresses, comma-separated)
+	// whose X-Forwarded-For header names the client; from anyone else it is ignored.
+	TrustedProxyList []string `env:"ATES_TRUSTED_PROXIES"`
+	// TrustedProxies is TrustedProxyList parsed.
+	TrustedProxies []netip.Prefix `env:"-"`
+	// FailedLoginsPerAddr limits failed logins from one client address (an IPv6 /64).
+	FailedLoginsPerAddr RateLimit `envPrefix:"ATES_AUTH_FAILED_LOGINS_PER_ADDR_"`
+	// FailedLogins limits failed logins from everyone together.
+	FailedLogins RateLimit `envPrefix:"ATES_AUTH_FAILED_LOGINS_"`
+	// RegisterPerAddr limits registrations without an admin's token from one address.
+	RegisterPerAddr RateLimit `envPrefix:"ATES_AUTH_REGISTER_PER_ADDR_"`
+	// CreateTaskPerUser limits task creation by one user of a role in CreateTaskRoles.
+	CreateTaskPerUser RateLimit `envPrefix:"ATES_TASKS_CREATE_PER_USER_"`
+	// CreateTaskRoles are the roles CreateTaskPerUser applies to.
+	CreateTaskRoles []string `env:"ATES_TASKS_CREATE_LIMITED_ROLES" envDefault:"worker,accountant"`
+	// ReassignPerMinute caps the reassign-all calls of one caller in a minute; 0: no cap.
+	ReassignPerMinute int `env:"ATES_TASKS_REASSIGN_PER_MINUTE" envDefault:"10"`
+}
+
 // Config is every setting of the ates binary.
 type Config struct {
 	// DatabaseURL is the PostgreSQL connection string.
@@ -178,6 +208,7 @@ type Config struct {
 	AuthClient AuthClient
 	SMTP       SMTP
 	AMQP       AMQP
+	Limits     Limits
 
 	AuthListen            Listen `envPrefix:"ATES_AUTH_"`
 	TasksListen           Listen `envPrefix:"ATES_TASKS_"`
@@ -188,7 +219,8 @@ type Config struct {
 	MailsenderListen      Listen `envPrefix:"ATES_MAILSENDER_"`
 }
 
-// defaults holds the listen addresses of SPEC.md, which env tags cannot express per prefix.
+// defaults holds the listen addresses of SPEC.md and the abuse limits, which env tags
+// cannot express per prefix.
 func defaults() Config {
 	return Config{
 		AuthListen:            Listen{GRPC: ":50051", HTTP: ":8081"},
@@ -198,6 +230,12 @@ func defaults() Config {
 		TaskhandlerListen:     Listen{HTTP: ":8085"},
 		DailyaccountingListen: Listen{HTTP: ":8086"},
 		MailsenderListen:      Listen{HTTP: ":8087"},
+		Limits: Limits{
+			FailedLoginsPerAddr: RateLimit{Burst: 10, Every: 30 * time.Second},
+			FailedLogins:        RateLimit{Burst: 1000, Every: 100 * time.Millisecond},
+			RegisterPerAddr:     RateLimit{Burst: 100, Every: 10 * time.Second},
+			CreateTaskPerUser:   RateLimit{Burst: 20, Every: time.Second},
+		},
 	}
 }
 
@@ -228,6 +266,9 @@ func parse(opts env.Options) (Config, error) {
 		return Config{}, fmt.Errorf("check configuration: ATES_BUSINESS_TZ: %w", err)
 	}
 	cfg.BusinessTZ = loc
+	if cfg.Limits.TrustedProxies, err = parsePrefixes(cfg.Limits.TrustedProxyList); err != nil {
+		return Config{}, fmt.Errorf("check configuration: ATES_TRUSTED_PROXIES: %w", err)
+	}
 	if err := cfg.validate(); err != nil {
 		return Config{}, fmt.Errorf("check configuration: %w", err)
 	}
@@ -304,6 +345,7 @@ func (c Config) validate() error {
 	if (c.Transport.TLSCertFile == "") != (c.Transport.TLSKeyFile == "") {
 		errs = append(errs, errors.New("ATES_TLS_CERT_FILE and ATES_TLS_KEY_FILE go together: set both or neither"))
 	}
+	errs = append(errs, c.Limits.validate()...)
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -315,4 +357,53 @@ func (c Config) validate() error {
 		errs = append(errs, fmt.Errorf("ATES_SMTP_TLS must be none, starttls, starttls-required or tls, not %q", c.SMTP.TLS))
 	}
 	return errors.Join(errs...)
+}
+
+func (l Limits) validate() []error {
+	var errs []error
+	for _, r := range []struct {
+		name string
+		RateLimit
+	}{
+		{"ATES_AUTH_FAILED_LOGINS_PER_ADDR", l.FailedLoginsPerAddr},
+		{"ATES_AUTH_FAILED_LOGINS", l.FailedLogins},
+		{"ATES_AUTH_REGISTER_PER_ADDR", l.RegisterPerAddr},
+		{"ATES_TASKS_CREATE_PER_USER", l.CreateTaskPerUser},
+	} {
+		if r.Burst < 0 || (r.Burst > 0 && r.Every <= 0) {
+			errs = append(errs, fmt.Errorf("%s_BURST must not be negative, and %s_EVERY must be positive unless the burst is 0 (no limit)", r.name, r.name))
+		}
+	}
+	for _, role := range l.CreateTaskRoles {
+		switch role {
+		case "worker", "manager", "admin", "accountant":
+		default:
+			errs = append(errs, fmt.Errorf("ATES_TASKS_CREATE_LIMITED_ROLES: %q is not worker, manager, admin or accountant", role))
+		}
+	}
+	if l.ReassignPerMinute < 0 {
+		errs = append(errs, errors.New("ATES_TASKS_REASSIGN_PER_MINUTE must not be negative"))
+	}
+	return errs
+}
+
+// parsePrefixes reads CIDRs; a single address is the prefix of that address alone.
+func parsePrefixes(list []string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range list {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if a, err := netip.ParseAddr(v); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

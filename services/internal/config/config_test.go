@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -35,6 +36,14 @@ func TestLoad(t *testing.T) {
 			WriteTimeout:    time.Minute,
 			IdleTimeout:     2 * time.Minute,
 		}, cfg.Transport, "bounded requests, plaintext unless certificates are given")
+		require.Equal(t, config.Limits{
+			FailedLoginsPerAddr: config.RateLimit{Burst: 10, Every: 30 * time.Second},
+			FailedLogins:        config.RateLimit{Burst: 1000, Every: 100 * time.Millisecond},
+			RegisterPerAddr:     config.RateLimit{Burst: 100, Every: 10 * time.Second},
+			CreateTaskPerUser:   config.RateLimit{Burst: 20, Every: time.Second},
+			CreateTaskRoles:     []string{"worker", "accountant"},
+			ReassignPerMinute:   10,
+		}, cfg.Limits, "docs/security-limits.md gives the reasons")
 	})
 
 	t.Run("token policy defaults", func(t *testing.T) {
@@ -62,6 +71,24 @@ func TestLoad(t *testing.T) {
 		cfg, err = config.LoadFrom(map[string]string{"ATES_AUTH_HMAC_KEY": "kTq0dN0pQ7m1v3b9Yx2Zr8Wc5Hs4Ju6A"})
 		require.NoError(t, err)
 		require.NoError(t, cfg.Auth.CheckKey(), "a real key needs no flag")
+	})
+
+	t.Run("abuse limits are read from their variables", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{
+			"ATES_TRUSTED_PROXIES":                   "10.0.0.0/8, 2001:db8::/32, 192.0.2.7",
+			"ATES_AUTH_FAILED_LOGINS_PER_ADDR_BURST": "3",
+			"ATES_AUTH_FAILED_LOGINS_PER_ADDR_EVERY": "1m",
+			"ATES_AUTH_FAILED_LOGINS_BURST":          "0",
+			"ATES_TASKS_CREATE_LIMITED_ROLES":        "worker",
+			"ATES_TASKS_REASSIGN_PER_MINUTE":         "0",
+		})
+		require.NoError(t, err)
+		require.Equal(t, []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.7/32")}, cfg.Limits.TrustedProxies)
+		require.Equal(t, config.RateLimit{Burst: 3, Every: time.Minute}, cfg.Limits.FailedLoginsPerAddr)
+		require.Equal(t, config.RateLimit{Burst: 0, Every: 100 * time.Millisecond}, cfg.Limits.FailedLogins, "0: off")
+		require.Equal(t, []string{"worker"}, cfg.Limits.CreateTaskRoles)
+		require.Zero(t, cfg.Limits.ReassignPerMinute)
 	})
 
 	t.Run("variables override defaults", func(t *testing.T) {
@@ -105,6 +132,11 @@ func TestLoad(t *testing.T) {
 		{"zero tokens per user is refused", map[string]string{"ATES_AUTH_MAX_TOKENS": "0"}, "ATES_AUTH_MAX_TOKENS"},
 		{"more than 1000 tokens per user is refused", map[string]string{"ATES_AUTH_MAX_TOKENS": "1001"}, "ATES_AUTH_MAX_TOKENS"},
 		{"a zero token sweep interval is refused", map[string]string{"ATES_AUTH_TOKEN_SWEEP_INTERVAL": "0s"}, "ATES_AUTH_TOKEN_SWEEP_INTERVAL"},
+		{"a trusted proxy that is not a CIDR is refused", map[string]string{"ATES_TRUSTED_PROXIES": "proxy.example.com"}, "ATES_TRUSTED_PROXIES"},
+		{"a negative burst is refused", map[string]string{"ATES_AUTH_REGISTER_PER_ADDR_BURST": "-1"}, "ATES_AUTH_REGISTER_PER_ADDR_BURST"},
+		{"a limit that never refills is refused", map[string]string{"ATES_TASKS_CREATE_PER_USER_EVERY": "0s"}, "ATES_TASKS_CREATE_PER_USER_EVERY"},
+		{"an unknown limited role is refused", map[string]string{"ATES_TASKS_CREATE_LIMITED_ROLES": "worker,intern"}, "intern"},
+		{"a negative reassign-all cap is refused", map[string]string{"ATES_TASKS_REASSIGN_PER_MINUTE": "-1"}, "ATES_TASKS_REASSIGN_PER_MINUTE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

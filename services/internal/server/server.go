@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -83,6 +84,9 @@ type Options struct {
 	// Transport bounds requests and gives the TLS certificate; zero fields take
 	// config.DefaultTransport's values.
 	Transport config.Transport
+	// TrustedProxies are the HTTP peers whose X-Forwarded-For is believed when the
+	// client address of a REST call is read (see ClientAddr).
+	TrustedProxies []netip.Prefix
 }
 
 // Server is a service's bound listeners, ready to serve.
@@ -337,6 +341,8 @@ func (s *Server) httpHandler() http.Handler {
 				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 			}}),
 			runtime.WithIncomingHeaderMatcher(forwardHeader),
+			runtime.WithMetadata(s.gatewayMetadata),
+			runtime.WithErrorHandler(gatewayError),
 		}, s.gatewayLimits()...)
 		s.gwMux = runtime.NewServeMux(opts...)
 		mux.Handle("/v1/", s.gwMux)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -41,6 +42,39 @@ func Dial(t testing.TB, srv *server.Server) *grpc.ClientConn {
 	return conn
 }
 
+// DialFrom is Dial to the gRPC address addr over connections that leave from the
+// loopback address local (e.g. "127.0.0.2"), so that the server sees a client address
+// of its own; Linux routes all of 127.0.0.0/8 to the loopback interface.
+func DialFrom(t testing.TB, addr, local string) *grpc.ClientConn {
+	t.Helper()
+	dialer := fromDialer(t, local)
+	conn, err := grpc.NewClient("passthrough:///"+addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, a string) (net.Conn, error) { return dialer.DialContext(ctx, "tcp", a) }))
+	if err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, local, err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// ClientFrom is an HTTP client whose connections leave from the loopback address local.
+func ClientFrom(t testing.TB, local string) *http.Client {
+	t.Helper()
+	tr := &http.Transport{DialContext: fromDialer(t, local).DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+func fromDialer(t testing.TB, local string) *net.Dialer {
+	t.Helper()
+	ip := net.ParseIP(local)
+	if ip == nil {
+		t.Fatalf("%q is not an IP address", local)
+	}
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}
+}
+
 // REST calls a service's HTTP side at addr (host:port) with method, path, an optional
 // bearer token and an optional JSON body, and returns the status and the decoded JSON.
 func REST(t testing.TB, addr, method, path, token, body string) (int, map[string]any) {
@@ -50,6 +84,14 @@ func REST(t testing.TB, addr, method, path, token, body string) (int, map[string
 
 // RESTWithHeader is REST with more request headers, e.g. Idempotency-Key.
 func RESTWithHeader(t testing.TB, addr, method, path, token string, header http.Header, body string) (int, map[string]any) {
+	t.Helper()
+	code, _, out := RESTFrom(t, http.DefaultClient, addr, method, path, token, header, body)
+	return code, out
+}
+
+// RESTFrom is RESTWithHeader through client (see ClientFrom), and returns the response
+// headers too.
+func RESTFrom(t testing.TB, client *http.Client, addr, method, path, token string, header http.Header, body string) (int, http.Header, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(method, "http://"+addr+path, strings.NewReader(body))
 	if err != nil {
@@ -61,7 +103,7 @@ func RESTWithHeader(t testing.TB, addr, method, path, token string, header http.
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -74,5 +116,5 @@ func RESTWithHeader(t testing.TB, addr, method, path, token string, header http.
 	if err := json.Unmarshal(raw, &out); err != nil {
 		t.Fatalf("%s %s: %d with a body that is not JSON: %s", method, path, resp.StatusCode, raw)
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }

@@ -1,0 +1,186 @@
+// Package ratelimit holds the abuse limits of the aTES APIs: token buckets kept per key
+// (a client address, a user) in a bounded LRU, refusals counted by limit name, and
+// refusals answered as ResourceExhausted with the delay after which to retry, which the
+// REST gateway turns into HTTP 429 with a Retry-After header.
+//
+// Buckets live in the memory of one process: with several replicas behind a load
+// balancer each replica keeps its own, so a client spread over n replicas gets up to n
+// times a limit.
+package ratelimit
+
+import (
+	"fmt"
+	"math"
+	"net/netip"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// Limit is a token bucket: Burst events at once, then one more every Every. A zero
+// Burst means no limit at all.
+type Limit struct {
+	Burst int
+	Every time.Duration
+}
+
+// Off reports whether the limit lets everything through.
+func (l Limit) Off() bool { return l.Burst <= 0 }
+
+// MaxKeys bounds how many keys a Limiter remembers; the least recently used is
+// forgotten first. Forgetting a key only forgives it (a fresh key has a full bucket),
+// and a key in use is recent, so the bound costs nothing but memory: about 200 bytes
+// a key, some 10 MB for a full limiter.
+const MaxKeys = 50_000
+
+// Limiter applies one Limit to each key apart. A nil *Limiter, which New returns for a
+// Limit that is off, lets everything through.
+type Limiter struct {
+	what    string
+	limit   Limit
+	buckets *lru.Cache[string, *rate.Limiter]
+	refused prometheus.Counter
+	now     func() time.Time
+}
+
+// Metrics counts refusals for a service's limiters.
+type Metrics struct {
+	refused *prometheus.CounterVec
+}
+
+// NewMetrics registers ates_ratelimit_refused_total on reg (nil: not exported).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ates_ratelimit_refused_total",
+		Help: "Calls refused with ResourceExhausted (HTTP 429) by an abuse limit, by limit name.",
+	}, []string{"limit"})}
+	if reg != nil {
+		reg.MustRegister(m.refused)
+	}
+	return m
+}
+
+// New returns a Limiter of l, counted under name; what says what was refused ("too
+// many <what>") in the refusal's message.
+func (m *Metrics) New(name, what string, l Limit) *Limiter {
+	if l.Off() {
+		return nil
+	}
+	buckets, _ := lru.New[string, *rate.Limiter](MaxKeys) // errors only for a size below 1
+	return &Limiter{what: what, limit: l, buckets: buckets, refused: m.refused.WithLabelValues(name), now: time.Now}
+}
+
+// Refuse counts a refusal by a limit that is not a token bucket (e.g. one call at a
+// time) under name and returns the status to answer.
+func (m *Metrics) Refuse(name, msg string, retryAfter time.Duration) error {
+	m.refused.WithLabelValues(name).Inc()
+	return Status(msg, retryAfter)
+}
+
+func (l *Limiter) bucket(key string) *rate.Limiter {
+	if b, ok := l.buckets.Get(key); ok {
+		return b
+	}
+	b := rate.NewLimiter(rate.Every(l.limit.Every), l.limit.Burst)
+	if prev, ok, _ := l.buckets.PeekOrAdd(key, b); ok {
+		return prev
+	}
+	return b
+}
+
+// Allow takes a token from key's bucket, or returns the ResourceExhausted status to
+// answer, which says how long until the bucket holds one again. A refusal takes nothing.
+func (l *Limiter) Allow(key string) error {
+	if l == nil {
+		return nil
+	}
+	b, now := l.bucket(key), l.now()
+	if b.AllowN(now, 1) {
+		return nil
+	}
+	return l.refuse(b, now)
+}
+
+// Check returns nil while key's bucket holds a token, and the refusal otherwise; it
+// takes nothing. With Charge it limits only some outcomes of a call (failed logins):
+// Check before the call, Charge when the outcome is one that counts.
+func (l *Limiter) Check(key string) error {
+	if l == nil {
+		return nil
+	}
+	b, now := l.bucket(key), l.now()
+	if b.TokensAt(now) >= 1 {
+		return nil
+	}
+	return l.refuse(b, now)
+}
+
+// Charge takes a token from key's bucket even when it is empty: the bucket then owes
+// tokens and refuses Check for longer, so concurrent calls that all passed Check are
+// still paid for.
+func (l *Limiter) Charge(key string) {
+	if l == nil {
+		return
+	}
+	l.bucket(key).ReserveN(l.now(), 1)
+}
+
+func (l *Limiter) refuse(b *rate.Limiter, now time.Time) error {
+	l.refused.Inc()
+	missing := 1 - b.TokensAt(now)
+	wait := time.Duration(math.Ceil(missing * float64(l.limit.Every)))
+	return Status(fmt.Sprintf("too many %s; try again in %ds", l.what, RetryAfterSeconds(wait)), wait)
+}
+
+// Status is the ResourceExhausted status of a refused call: its message and an
+// errdetails.RetryInfo carrying retryAfter, which gRPC clients read and the REST
+// gateway sends as the Retry-After header.
+func Status(msg string, retryAfter time.Duration) error {
+	st := status.New(codes.ResourceExhausted, msg)
+	withDelay, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)})
+	if err != nil { // only for a detail that cannot be marshaled
+		return st.Err()
+	}
+	return withDelay.Err()
+}
+
+// RetryAfter is the delay an error's RetryInfo asks for, if it carries one.
+func RetryAfter(err error) (time.Duration, bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return 0, false
+	}
+	for _, d := range st.Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			return ri.GetRetryDelay().AsDuration(), true
+		}
+	}
+	return 0, false
+}
+
+// RetryAfterSeconds is a delay as HTTP's Retry-After gives it: whole seconds, rounded
+// up, at least 1 (a client told 0 would retry at once).
+func RetryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// AddrKey is the key of a client address: the address itself for IPv4, and its /64
+// for IPv6, where one subscriber usually holds a whole /64. An unknown (zero) address
+// is one key of its own.
+func AddrKey(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case !a.IsValid():
+		return "unknown"
+	case a.Is6():
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
