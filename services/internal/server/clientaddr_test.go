@@ -44,6 +44,8 @@ func startEcho(t *testing.T) *server.Server {
 		Register:       func(g *grpc.Server) { tasksv1.RegisterTaskServiceServer(g, addrEcho{}) },
 		Gateways:       []server.GatewayFunc{tasksv1.RegisterTaskServiceHandlerFromEndpoint},
 		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.3/32")},
+		// No token needed: only the address is under test.
+		Public: []string{tasksv1.TaskService_ListTasks_FullMethodName, tasksv1.TaskService_GetTask_FullMethodName},
 	})
 	require.NoError(t, err)
 	servertest.Serve(t, srv.Serve)
