@@ -70,6 +70,9 @@ type Config struct {
 	// ConfirmTimeout is how long Publish waits for the broker's confirm
 	// before it fails with ErrOutcomeUnknown; DefaultConfirmTimeout if zero.
 	ConfirmTimeout time.Duration
+	// Signer, when set, signs every event Publish sends with its first key (see
+	// Keyring), so that consumers can tell this producer's events from forged ones.
+	Signer *Keyring
 }
 
 // Conn is a RabbitMQ connection that reconnects by itself. It is safe for

@@ -122,7 +122,7 @@ func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message
 	if err := headers.Validate(); err != nil {
 		return id, fmt.Errorf("publish %s %s: headers: %w", routingKey, id, err)
 	}
-	err = c.publish(ctx, c.cfg.Exchange, routingKey, amqp.Publishing{
+	p := amqp.Publishing{
 		Headers:      headers,
 		ContentType:  ContentTypeProtobuf,
 		DeliveryMode: amqp.Persistent,
@@ -131,8 +131,11 @@ func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message
 		Type:         string(desc.FullName()),
 		AppId:        c.cfg.AppID,
 		Body:         body,
-	})
-	if err != nil {
+	}
+	if c.cfg.Signer != nil {
+		c.cfg.Signer.sign(&p)
+	}
+	if err := c.publish(ctx, c.cfg.Exchange, routingKey, p); err != nil {
 		return id, fmt.Errorf("publish %s %s: %w", routingKey, id, err)
 	}
 	return id, nil
