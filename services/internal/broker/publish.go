@@ -133,7 +133,7 @@ func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message
 		Body:         body,
 	}
 	if c.cfg.Signer != nil {
-		c.cfg.Signer.sign(&p)
+		c.cfg.Signer.Sign(&p)
 	}
 	if err := c.publish(ctx, c.cfg.Exchange, routingKey, p); err != nil {
 		return id, fmt.Errorf("publish %s %s: %w", routingKey, id, err)

@@ -60,8 +60,9 @@ func ParseKeyring(s string) (*Keyring, error) {
 	return k, nil
 }
 
-// sign sets p's signature header with the first key.
-func (k *Keyring) sign(p *amqp.Publishing) {
+// Sign sets p's signature header with the first key, over p's Type, MessageId and Body
+// (Publish does it for a Conn with Config.Signer; this is for messages built by hand).
+func (k *Keyring) Sign(p *amqp.Publishing) {
 	key := k.keys[0]
 	if p.Headers == nil {
 		p.Headers = amqp.Table{}
