@@ -37,4 +37,3 @@ func TestBrokerSetupNeverDowngradesTheOperator(t *testing.T) {
 	_, _, err = brokerDefinitions(cfg, false)
 	require.ErrorContains(t, err, "the user of ATES_AMQP_URL")
 }
-
