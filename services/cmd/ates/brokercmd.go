@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/ates/ates/services/internal/broker"
@@ -14,7 +15,7 @@ import (
 	"github.com/ates/ates/services/internal/events"
 )
 
-const brokerUsage = `usage: ates broker setup|definitions [--admin]
+const brokerUsage = `usage: ates broker setup|definitions [--admin] [--management URL] [--out FILE]
 
   setup        create or update each service's broker user (the user and password of
                ATES_TASKS_AMQP_URL, ATES_TASKHANDLER_AMQP_URL, ATES_DAILYACCOUNTING_AMQP_URL
@@ -22,9 +23,13 @@ const brokerUsage = `usage: ates broker setup|definitions [--admin]
                using ATES_AMQP_URL) with only the permissions it needs, and declare the
                exchanges and queues; through rabbitmqctl, so run it on the broker's host
                as root or the rabbitmq user. Safe to run again: it changes passwords and
-               permissions to what the settings say and deletes nothing.
+               permissions to what the settings say and deletes nothing. With
+               --management URL (e.g. http://rabbitmq:15672) it goes through the
+               management plugin's HTTP API instead, as the user of ATES_AMQP_URL, from
+               any host (compose does that).
   definitions  print the same as a RabbitMQ definitions document, for a broker that
-               loads it at boot (load_definitions); nothing is changed
+               loads it at boot (load_definitions), to stdout or --out FILE; nothing
+               is changed
 
   --admin      also create the user of ATES_AMQP_URL as an administrator (a broker
                that loads definitions at boot creates no default user)`
@@ -38,6 +43,8 @@ func brokerCmd(ctx context.Context, cfg config.Config, args []string, stdout io.
 	fs := flag.NewFlagSet("broker "+verb, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	withAdmin := fs.Bool("admin", false, "also create the user of ATES_AMQP_URL as an administrator")
+	out := fs.String("out", "", "definitions: write to this file (mode 0600: it holds password hashes)")
+	management := fs.String("management", "", "setup: the management plugin's URL, instead of rabbitmqctl")
 	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 || (verb != "setup" && verb != "definitions") {
 		return errors.New(brokerUsage)
 	}
@@ -46,10 +53,22 @@ func brokerCmd(ctx context.Context, cfg config.Config, args []string, stdout io.
 		return err
 	}
 	if verb == "definitions" {
+		if *out != "" {
+			return os.WriteFile(*out, defs, 0o600)
+		}
 		_, err := fmt.Fprintln(stdout, string(defs))
 		return err
 	}
-	if err := broker.ImportDefinitions(ctx, defs); err != nil {
+	if *management != "" {
+		operator, err := loginOf("ATES_AMQP_URL", cfg.AMQPURL)
+		if err != nil {
+			return err
+		}
+		err = broker.ImportDefinitionsHTTP(ctx, *management, operator.User, operator.Password, defs)
+		if err != nil {
+			return err
+		}
+	} else if err := broker.ImportDefinitions(ctx, defs); err != nil {
 		return err
 	}
 	if len(users) == 0 {

@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -115,6 +117,28 @@ func ImportDefinitions(ctx context.Context, defs []byte) error {
 	return rabbitmqctl(ctx, defs, "import_definitions", "--format", "json")
 }
 
+// ImportDefinitionsHTTP loads a definitions document (see Definitions) through the
+// management plugin's HTTP API at base (e.g. "http://rabbitmq:15672"), as user, who must
+// be an administrator: for a broker on another host, such as compose's.
+func ImportDefinitionsHTTP(ctx context.Context, base, user, password string, defs []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(base, "/")+"/api/definitions", bytes.NewReader(defs))
+	if err != nil {
+		return fmt.Errorf("import definitions: %w", err)
+	}
+	req.SetBasicAuth(user, password)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("import definitions: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("import definitions through %s: %s: %s", base, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
+}
+
 // DeleteUser deletes a broker user with rabbitmqctl; a user that does not exist is no
 // error.
 func DeleteUser(ctx context.Context, user string) error {
@@ -125,17 +149,28 @@ func DeleteUser(ctx context.Context, user string) error {
 	return err
 }
 
+// rabbitmqctl runs rabbitmqctl, found on PATH or where Debian's rabbitmq-server puts it
+// (sbin directories are not on every user's PATH).
 func rabbitmqctl(ctx context.Context, stdin []byte, args ...string) error {
-	cmd := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"--quiet"}, args...)...)
+	path, err := exec.LookPath("rabbitmqctl")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/rabbitmqctl", "/usr/local/sbin/rabbitmqctl"} {
+			if _, serr := os.Stat(p); serr == nil {
+				path, err = p, nil
+				break
+			}
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("rabbitmqctl %s: rabbitmqctl (from rabbitmq-server) is not on PATH nor in /usr/sbin or /usr/local/sbin: run this on the broker's host", args[0])
+	}
+	cmd := exec.CommandContext(ctx, path, append([]string{"--quiet"}, args...)...)
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) {
-			return fmt.Errorf("rabbitmqctl %s: rabbitmqctl is not on PATH (run this on the broker's host)", args[0])
-		}
-		return fmt.Errorf("rabbitmqctl %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("rabbitmqctl %s (run it as root or the rabbitmq user, which can read the node's Erlang cookie): %w: %s",
+			args[0], err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
