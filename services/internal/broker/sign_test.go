@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -86,4 +87,66 @@ func counterSum(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// TestAFloodOfForgedEventsIsBoundedAndCounted: a flood of events that can never be
+// applied fills the dead-letter queue up to its bound and no further; the rest wait in
+// the retry queue (nothing is dropped: each reaches the dead-letter queue once an
+// operator makes room), and the flood shows in the metrics an alert watches.
+func TestAFloodOfForgedEventsIsBoundedAndCounted(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.dial(t, nil)
+	require.NoError(t, c.DeclareQueue(t.Context(), broker.QueueSpec{Name: e.queue, RoutingKeys: []string{testKey}, DeadLetterMax: 3}))
+	reg := prometheus.NewRegistry()
+	rec := &recorder{}
+	consumeWith(t, c, broker.ConsumerConfig{
+		// One at a time: RabbitMQ enforces a quorum queue's bound once a message is in, so
+		// copies racing each other could overshoot it by a few.
+		Queue: e.queue, Prefetch: 1, Timeout: 5 * time.Second,
+		Routes:   []broker.Route{broker.RawRoute(testKey, rec.handle)},
+		Verify:   keyring(t, "k1:the-secret-of-the-real-producer"),
+		RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond,
+		Metrics: reg,
+	})
+	const flood = 6
+	for i := range flood {
+		publish(t, c, fmt.Sprintf("forged-%d", i))
+	}
+	dead := broker.DeadLetterQueue(e.queue)
+	depth := func() int {
+		n, err := c.QueueDepth(t.Context(), dead)
+		require.NoError(t, err)
+		return n
+	}
+	// RabbitMQ checks a quorum queue's bound once a message is in, so the queue can hold
+	// one more than the bound per copy in flight: one here (prefetch 1).
+	require.Eventually(t, func() bool { return depth() >= 3 }, waitFor, pollEvery, "the dead-letter queue fills to its bound")
+	require.Eventually(t, func() bool { return counterSum(t, reg, "ates_consumer_unverified_events_total") >= flood+3 },
+		waitFor, pollEvery, "the events it cannot take are tried again, and counted again")
+	require.Never(t, func() bool { return depth() > 4 }, 500*time.Millisecond, pollEvery, "and grows no further")
+	held := depth()
+	require.Equal(t, float64(held), gaugeValue(t, reg, "ates_dead_letter_messages"))
+	require.GreaterOrEqual(t, counterSum(t, reg, "ates_consumer_events_total"), float64(flood))
+	require.Empty(t, rec.deliveries(), "no forged event reached the handler")
+
+	// An operator makes room: the ones that waited arrive.
+	n, err := c.PurgeDeadLetters(t.Context(), dead, nil)
+	require.NoError(t, err)
+	require.Equal(t, held, n)
+	require.Eventually(t, func() bool { return depth() == flood-held }, waitFor, pollEvery, "the others were kept, not dropped")
+}
+
+// gaugeValue is the value of the gauge called name (one series).
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no gauge %s", name)
+	return 0
 }
