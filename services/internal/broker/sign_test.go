@@ -1,7 +1,9 @@
 package broker_test
 
 import (
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,4 +151,40 @@ func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no gauge %s", name)
 	return 0
+}
+
+// TestAReplayedDeadLetterKeepsItsSignature: `ates dlq replay` republishes a dead letter
+// with its original headers but the bookkeeping ones; the signature survives, so a
+// verifying consumer handles the replayed event.
+func TestAReplayedDeadLetterKeepsItsSignature(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const key = "k1:the-secret-of-the-real-producer"
+	c := e.dial(t, func(c *broker.Config) { c.Signer = keyring(t, key) })
+	e.declare(t, c, 0)
+	var failed atomic.Bool
+	rec := &recorder{fail: func(broker.Delivery) error {
+		if failed.CompareAndSwap(false, true) {
+			return broker.Permanent(errors.New("not yet"))
+		}
+		return nil
+	}}
+	consumeWith(t, c, broker.ConsumerConfig{
+		Queue: e.queue, Prefetch: 1, Timeout: 5 * time.Second,
+		Routes: []broker.Route{broker.RawRoute(testKey, rec.handle)},
+		Verify: keyring(t, key),
+	})
+	id := publish(t, c, "replayed")
+	dead := broker.DeadLetterQueue(e.queue)
+	require.Eventually(t, func() bool {
+		n, err := c.QueueDepth(t.Context(), dead)
+		require.NoError(t, err)
+		return n == 1
+	}, waitFor, pollEvery)
+
+	replayed, err := c.ReplayDeadLetters(t.Context(), dead, nil)
+	require.NoError(t, err)
+	require.Equal(t, []string{id}, replayed)
+	got := rec.waitCount(t, 2)
+	require.Equal(t, id, got[1].EventID, "the replayed event passed verification and was handled")
 }
