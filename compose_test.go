@@ -3,6 +3,7 @@ package ates_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -63,7 +64,7 @@ func TestComposeHasEveryService(t *testing.T) {
 	t.Parallel()
 	project := loadCompose(t)
 
-	want := []string{"postgres", "rabbitmq", "mailpit", "migrate"}
+	want := []string{"postgres", "rabbitmq", "mailpit", "migrate", "broker-setup"}
 	for _, s := range atesServices {
 		want = append(want, s.name)
 	}
@@ -102,9 +103,10 @@ func TestComposeAtesServices(t *testing.T) {
 			svc, err := project.GetService(s.name)
 			require.NoError(t, err)
 			wantCondition := map[string]string{
-				"migrate":  types.ServiceConditionCompletedSuccessfully,
-				"postgres": types.ServiceConditionHealthy,
-				"rabbitmq": types.ServiceConditionHealthy,
+				"migrate":      types.ServiceConditionCompletedSuccessfully,
+				"broker-setup": types.ServiceConditionCompletedSuccessfully,
+				"postgres":     types.ServiceConditionHealthy,
+				"rabbitmq":     types.ServiceConditionHealthy,
 			}
 			if s.api {
 				wantCondition["auth"] = types.ServiceConditionHealthy
@@ -232,4 +234,35 @@ func TestComposeHMACKey(t *testing.T) {
 			require.NotContains(t, svc.Environment, "ATES_AUTH_ALLOW_DEV_KEY", "compose never allows the development key")
 		}
 	})
+}
+
+// TestComposeServicesHaveTheirOwnBrokerUsers: every service that uses the broker connects
+// as a user of its own, which broker-setup creates (with the operator's user, through
+// the management API) before any of them starts; the signing keys are shared by each
+// producer and its consumer.
+func TestComposeServicesHaveTheirOwnBrokerUsers(t *testing.T) {
+	t.Parallel()
+	project := loadCompose(t, "ATES_TASKS_AMQP_PASSWORD=tasks-secret")
+	setup, err := project.GetService("broker-setup")
+	require.NoError(t, err)
+	require.Equal(t, types.ShellCommand{"broker", "setup", "--management", "http://rabbitmq:15672"}, setup.Command)
+	require.Equal(t, types.ServiceConditionHealthy, setup.DependsOn["rabbitmq"].Condition)
+
+	users := map[string]bool{}
+	for _, name := range []string{"tasks", "taskhandler", "dailyaccounting", "mailsender"} {
+		env := setup.Environment
+		raw := *env["ATES_"+strings.ToUpper(name)+"_AMQP_URL"]
+		u, err := url.Parse(raw)
+		require.NoError(t, err)
+		require.Equal(t, "ates-"+name, u.User.Username(), "%s has a user of its own", name)
+		require.Equal(t, "rabbitmq:5672", u.Host)
+		users[u.User.Username()] = true
+		svc, err := project.GetService(name)
+		require.NoError(t, err)
+		require.Equal(t, raw, *svc.Environment["ATES_"+strings.ToUpper(name)+"_AMQP_URL"], "%s connects as the user broker-setup creates", name)
+	}
+	require.Len(t, users, 4)
+	tasksURL, _ := url.Parse(*setup.Environment["ATES_TASKS_AMQP_URL"])
+	password, _ := tasksURL.User.Password()
+	require.Equal(t, "tasks-secret", password, "passwords come from the environment")
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/app"
+	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
@@ -56,7 +57,9 @@ func TestEveryWorkerGetsOneMailPerClosedDay(t *testing.T) {
 	sender, err := mailsender.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}, queue, log)
 	require.NoError(t, err)
 	serve(t, sender)
-	closer, err := dailyaccounting.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}, log)
+	closer, err := dailyaccounting.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.DialWith(t, exchange, func(c *broker.Config) {
+		c.Signer = cfg.EventKeysOf(events.Dailyaccounting) // as app.Open sets it
+	})}, log)
 	require.NoError(t, err)
 	serve(t, closer)
 	// The queue exists before anything is published.

@@ -11,6 +11,7 @@ import (
 	"github.com/ates/ates/services/dailyaccounting/closetest"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
@@ -71,7 +72,9 @@ func BenchmarkMailDelivery(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		relay, err := dailyaccounting.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.Dial(b, exchange)}, log)
+		relay, err := dailyaccounting.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.DialWith(b, exchange, func(c *broker.Config) {
+			c.Signer = cfg.EventKeysOf(events.Dailyaccounting) // as app.Open sets it
+		})}, log)
 		if err != nil {
 			b.Fatal(err)
 		}

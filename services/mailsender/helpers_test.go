@@ -32,7 +32,8 @@ type env struct {
 	pool     *pgxpool.Pool
 	exchange string
 	queue    string
-	pub      *broker.Conn // the publishing side, as dailyaccounting would be
+	pub      *broker.Conn    // the publishing side, as dailyaccounting would be
+	signer   *broker.Keyring // dailyaccounting's keys, which mailsender trusts
 	svc      *mailsender.Service
 }
 
@@ -60,7 +61,8 @@ func newEnv(t *testing.T, opts options) *env {
 	}
 	cfg.EventTimeout = 5 * time.Second
 	cfg.EventRetryMin, cfg.EventRetryMax = 20*time.Millisecond, 100*time.Millisecond
-	e := &env{pool: pool, exchange: exchange, queue: queues[0], pub: brokertest.Dial(t, exchange)}
+	e := &env{pool: pool, exchange: exchange, queue: queues[0], signer: cfg.EventKeysOf(events.Dailyaccounting)}
+	e.pub = brokertest.DialWith(t, exchange, func(c *broker.Config) { c.Signer = e.signer }) // as dailyaccounting publishes
 	deps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
 	queue := events.MailsenderQueueSpec(e.queue)
 	e.svc, err = mailsender.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, deps, queue, slog.New(slog.DiscardHandler))

@@ -12,6 +12,7 @@ import (
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/mailsender/mailpittest"
@@ -115,10 +116,12 @@ func TestBadEventsAreDeadLetteredAndConsumingGoesOn(t *testing.T) {
 	require.NoError(t, err)
 
 	undecodable := uuid.NewString()
-	require.NoError(t, ch.PublishWithContext(t.Context(), e.exchange, events.SendEmail, true, false, amqp.Publishing{
+	p := amqp.Publishing{
 		MessageId: undecodable, Type: "events.v1.SendEmail", ContentType: broker.ContentTypeProtobuf,
 		Body: []byte{0xff, 0xff, 0xff, 0xff},
-	}))
+	}
+	e.signer.Sign(&p) // a bad body from the trusted producer itself
+	require.NoError(t, ch.PublishWithContext(t.Context(), e.exchange, events.SendEmail, true, false, p))
 	wrongType, err := e.pub.Publish(t.Context(), events.SendEmail, &eventsv1.TaskComplete{TaskId: uuid.NewString(), WorkerId: uuid.NewString()})
 	require.NoError(t, err)
 	bad := summary(0, 20, -10)
@@ -194,4 +197,26 @@ func TestMailFailingOnceIsSentOnRetry(t *testing.T) {
 	require.Equal(t, id+"@ates", msgs[0].MessageID)
 	// The record commits just after the SMTP server accepted the mail.
 	require.Eventually(t, func() bool { return e.sentMails(t, id) == 1 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestAForgedSummaryIsNotMailed: a send_email that dailyaccounting did not sign (someone
+// who can publish to the exchange, writing a "summary" with a link of their choosing) is
+// dead-lettered unread, and no mail leaves from the aTES sender.
+func TestAForgedSummaryIsNotMailed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, options{})
+	forger := brokertest.Dial(t, e.exchange) // the broker's password, not the signing key
+	phish := summary(0, 40, -10)
+	phish.Name = "Please log in at http://evil.example to claim your payout"
+	id, err := forger.Publish(t.Context(), events.SendEmail, phish)
+	require.NoError(t, err)
+
+	dead := e.dead(t, 1)
+	require.Contains(t, dead[id].DeadLetterReason(), "not signed by its trusted producer")
+	require.Zero(t, e.sentMails(t, id))
+	// A signed summary published after it is mailed, so the forged one had its turn.
+	good := summary(0, 30, -15)
+	e.publish(t, good)
+	mailpittest.Shared().Wait(t, good.GetEmail(), 1)
+	require.Empty(t, mailpittest.Shared().Search(t, phish.GetEmail()), "no mail for the forged summary")
 }

@@ -32,6 +32,7 @@ type Service struct {
 	timeout  time.Duration
 	retry    [2]time.Duration
 	mails    *prometheus.CounterVec
+	trusted  *broker.Keyring // dailyaccounting's keys: only its send_email events are sent
 	srv      *server.Server
 	log      *slog.Logger
 }
@@ -56,6 +57,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue broker.Q
 	return &Service{
 		pool: deps.Pool, conn: deps.Broker, queue: queue, mailer: m, prefetch: cfg.MailsenderPrefetch, timeout: cfg.EventTimeout,
 		retry: [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax}, mails: mails, srv: srv, log: log,
+		trusted: cfg.TrustedKeysOf(events.Mailsender),
 	}, nil
 }
 
@@ -77,6 +79,7 @@ func (s *Service) Serve(ctx context.Context) error {
 			Prefetch: s.prefetch,
 			Timeout:  s.timeout,
 			Routes:   []broker.Route{broker.On(events.SendEmail, s.send)},
+			Verify:   s.trusted,
 			Probe:    s.pool.Ping,
 			RetryMin: s.retry[0],
 			RetryMax: s.retry[1],

@@ -88,10 +88,11 @@ func TestBadMessagesGoToTheDeadLetterQueue(t *testing.T) {
 	ch, err := admin.Channel()
 	require.NoError(t, err)
 
+	// Signed by the tasks API's key: bad bodies from the trusted producer itself.
 	raw := func(key, typ string, body []byte) {
-		require.NoError(t, ch.PublishWithContext(ctx, env.Config.Exchange, key, false, false, amqp.Publishing{
-			MessageId: uuid.NewString(), Type: typ, ContentType: broker.ContentTypeProtobuf, Body: body,
-		}))
+		p := amqp.Publishing{MessageId: uuid.NewString(), Type: typ, ContentType: broker.ContentTypeProtobuf, Body: body}
+		env.Config.EventKeysOf(events.Tasks).Sign(&p)
+		require.NoError(t, ch.PublishWithContext(ctx, env.Config.Exchange, key, false, false, p))
 	}
 	raw(events.TaskCreate, "events.v1.TaskCreate", []byte{0xff, 0xff, 0xff})
 	invalid, err := proto.Marshal(&eventsv1.TaskCreate{TaskId: uuid.NewString(), AuthorId: worker.ID.String(), Description: "cheap", Fee: -1, Reward: 30})

@@ -31,6 +31,7 @@ type Service struct {
 	appliers  int
 	timeout   time.Duration
 	retry     [2]time.Duration
+	trusted   *broker.Keyring // the tasks API's keys: only its events are applied
 	handler   *handler
 }
 
@@ -55,6 +56,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 		appliers:  cfg.TaskhandlerAppliers,
 		timeout:   cfg.EventTimeout,
 		retry:     [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax},
+		trusted:   cfg.TrustedKeysOf(events.Taskhandler),
 		handler: &handler{
 			store:     &store{pool: deps.Pool, loc: cfg.BusinessTZ, now: time.Now, workers: &workerList{ttl: time.Second}},
 			log:       log,
@@ -98,6 +100,7 @@ func (s *Service) Consume(ctx context.Context) error {
 		Prefetch: s.prefetch,
 		Timeout:  s.timeout,
 		Routes:   s.handler.routes(),
+		Verify:   s.trusted,
 		Probe:    s.deps.Pool.Ping,
 		RetryMin: s.retry[0],
 		RetryMax: s.retry[1],

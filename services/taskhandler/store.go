@@ -319,13 +319,31 @@ func (s *store) unchangeable(ctx context.Context, q *taskhandlerdb.Queries, task
 	return t, nil
 }
 
+// mayAssign rejects an assignment whose actor is not a manager or an admin. The tasks
+// API checks the caller before it publishes; this check is for events that did not come
+// through it (a forged or replayed message), so an event can never do more than its
+// actor may. The role is read in the event's transaction, from the users table auth
+// writes: a user demoted before the event is applied cannot assign any more.
+func mayAssign(ctx context.Context, q *taskhandlerdb.Queries, actor uuid.UUID) error {
+	u, err := q.UserGetRole(ctx, actor)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return reject("actor %s is not a user", actor)
+	case err != nil:
+		return fmt.Errorf("read the actor's role: %w", err)
+	case u.Role != "manager" && u.Role != "admin":
+		return reject("actor %s has the role %s; only a manager or an admin may assign tasks", actor, u.Role)
+	}
+	return nil
+}
+
 // assign gives one open task to the named or a random worker and charges the fee.
 func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssign) (Outcome, string, error) {
-	ids, err := uuids(ev.GetTaskId())
+	ids, err := uuids(ev.GetTaskId(), ev.GetActorId())
 	if err != nil {
 		return "", "", err
 	}
-	taskID := ids[0]
+	taskID, actor := ids[0], ids[1]
 	var assignee uuid.UUID // none named: a random one
 	if ev.GetAssigneeId() != "" {
 		a, err := uuids(ev.GetAssigneeId())
@@ -335,6 +353,9 @@ func (s *store) assign(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskAssig
 		assignee = a[0]
 	}
 	return s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
+		if err := mayAssign(ctx, q, actor); err != nil {
+			return err
+		}
 		for fresh := false; ; fresh = true {
 			w := assignee
 			if w == uuid.Nil {
@@ -378,6 +399,10 @@ func (s *store) reassign(ctx context.Context, id uuid.UUID, ev *eventsv1.TasksRe
 	if err != nil {
 		return "", "", 0, err
 	}
+	actor, err := uuids(ev.GetActorId())
+	if err != nil {
+		return "", "", 0, err
+	}
 	// An event from before operation ids is an operation of its own.
 	op := id
 	if ev.GetOperationId() != "" {
@@ -389,6 +414,9 @@ func (s *store) reassign(ctx context.Context, id uuid.UUID, ev *eventsv1.TasksRe
 	}
 	moved := 0
 	outcome, reason, err := s.apply(ctx, id, func(ctx context.Context, q *taskhandlerdb.Queries, at stamp) error {
+		if err := mayAssign(ctx, q, actor[0]); err != nil {
+			return err
+		}
 		rows, err := q.TasksReassign(ctx, taskhandlerdb.TasksReassignParams{
 			TaskIds: ids, Now: at.now, BusinessDate: at.day, EventID: id, OperationID: op,
 		})

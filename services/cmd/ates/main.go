@@ -53,6 +53,8 @@ operator commands:
   admin create     create an admin without a token: --name N --email E --photo-hash H
   close-day        close a past business day, and any earlier open day: --date YYYY-MM-DD
   dlq              list, show, replay or purge dead letters: dlq list --queue ates.taskhandler
+  broker setup     create each service's own broker user and the exchanges and queues
+  broker definitions  the same as a RabbitMQ definitions document, for load_definitions
   verify           recompute the read models from the audit log and tasks; exit 1 on any difference
   healthcheck URL  exit 0 if URL answers HTTP 200 (container health checks)
 
@@ -99,6 +101,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return closeDay(ctx, cfg, log, args)
 	case "dlq":
 		return dlq(ctx, cfg, args, stdin, stdout)
+	case "broker":
+		return brokerCmd(ctx, cfg, args, stdout)
 	case "verify":
 		if len(args) > 0 {
 			return errors.New("usage: ates verify")

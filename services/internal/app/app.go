@@ -56,8 +56,9 @@ func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger,
 		}
 		err = retry(ctx, log, "RabbitMQ", func() (err error) {
 			d.Broker, err = broker.Dial(ctx, broker.Config{
-				URL:              cfg.AMQPURL,
+				URL:              cfg.AMQPURLOf(name),
 				AppID:            name,
+				Signer:           cfg.EventKeysOf(name),
 				Exchange:         cfg.Exchange,
 				Logger:           log,
 				ReconnectMax:     cfg.AMQP.ReconnectMax,

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -74,6 +75,9 @@ type Config struct {
 	// ConfirmTimeout is how long Publish waits for the broker's confirm
 	// before it fails with ErrOutcomeUnknown; DefaultConfirmTimeout if zero.
 	ConfirmTimeout time.Duration
+	// Signer, when set, signs every event Publish sends with its first key (see
+	// Keyring), so that consumers can tell this producer's events from forged ones.
+	Signer *Keyring
 }
 
 // Conn is a RabbitMQ connection that reconnects by itself. It is safe for
@@ -112,6 +116,7 @@ type session struct {
 	// a new connection starts with a clean slate.
 	confirmedAt atomic.Int64
 	timedOutAt  atomic.Int64
+	timedOutOn  atomic.Value // string: the exchange of the publish that timed out
 
 	mu      sync.Mutex
 	pub     *confirmChannel // reopened lazily when closed
@@ -193,7 +198,8 @@ func (c *Conn) Check(ctx context.Context) error {
 	if timedOut == 0 || timedOut < s.confirmedAt.Load() {
 		return nil
 	}
-	if err := c.probe(ctx); err != nil {
+	exchange, _ := s.timedOutOn.Load().(string)
+	if err := c.probe(ctx, cmp.Or(exchange, c.cfg.Exchange)); err != nil {
 		return fmt.Errorf("publishes time out: a confirm took longer than %s at %s, and a probe since was not confirmed either: %w",
 			c.cfg.ConfirmTimeout, time.Unix(0, timedOut).UTC().Format(time.RFC3339Nano), err)
 	}

@@ -46,6 +46,10 @@ type ConsumerConfig struct {
 	// Routes map each routing key to its typed handler (see [On]). A message under any
 	// other key is dead-lettered.
 	Routes []Route
+	// Verify, when set, holds the keys of the producer the consumer trusts: an event
+	// without a valid signature by one of them is dead-lettered before it is decoded
+	// (ErrUnverified). Nil accepts unsigned events.
+	Verify *Keyring
 	// Probe checks the dependency the handlers need (the database); nil disables the
 	// circuit breaker. While it fails the consumer takes no deliveries.
 	Probe func(context.Context) error
@@ -253,7 +257,10 @@ func (cons *consumer) process(ctx context.Context, raw amqp.Delivery) {
 		}
 	case IsPermanent(err):
 		cons.metrics.events.WithLabelValues(d.RoutingKey, outcomeDeadLettered).Inc()
-		log.Error("event can never be applied; dead-lettering", "error", err)
+		if errors.Is(err, ErrUnverified) {
+			cons.metrics.unverified.WithLabelValues(d.RoutingKey).Inc()
+		}
+		log.Error("event can never be applied; dead-lettering", "error", err, "app_id", d.AppID)
 		cons.deadLetter(ctx, raw, d, err, log)
 	default:
 		cons.metrics.events.WithLabelValues(d.RoutingKey, outcomeRetried).Inc()
@@ -265,6 +272,11 @@ func (cons *consumer) process(ctx context.Context, raw amqp.Delivery) {
 // handle routes, decodes and validates d, then applies it, retrying transient failures in
 // process while the dependency answers.
 func (cons *consumer) handle(ctx context.Context, d Delivery, log *slog.Logger) error {
+	if cons.cfg.Verify != nil {
+		if err := cons.cfg.Verify.verify(d); err != nil {
+			return Permanent(err)
+		}
+	}
 	route, ok := cons.routes[d.RoutingKey]
 	if !ok {
 		return Permanent(fmt.Errorf("no handler for routing key %q", d.RoutingKey))

@@ -41,6 +41,16 @@
 // Dead-lettering between them is at-least-once, so nothing is lost on the way. Queue
 // names must not end in ".retry" or ".dead".
 //
+// # Users and signatures
+//
+// Each service may connect as its own user with only the permissions it needs ([Grant],
+// rendered with the topology by [Definitions] and imported by [ImportDefinitions]). A
+// user that may not declare the exchanges or a queue checks passively that they exist.
+// A publish the user may not make fails with an error for which [IsAccessRefused] holds.
+// A producer with Config.Signer signs each event ([Keyring]: HMAC-SHA-256 over type, id
+// and body, in the [HeaderSignature] header); a consumer with ConsumerConfig.Verify
+// dead-letters, unread, every event its producer did not sign ([ErrUnverified]).
+//
 // # Consuming
 //
 // [Conn.Consume] runs every delivery through one middleware: route by routing key

@@ -20,6 +20,9 @@ type consumerMetrics struct {
 	events   *prometheus.CounterVec   // by routing_key, outcome
 	duration *prometheus.HistogramVec // by routing_key
 	paused   prometheus.Gauge
+	// unverified counts events dead-lettered for a missing or wrong signature, by
+	// routing_key: forged events, or a producer signing with a key the consumer lacks.
+	unverified *prometheus.CounterVec
 }
 
 func newConsumerMetrics(reg prometheus.Registerer, c *Conn, queue string) *consumerMetrics {
@@ -36,6 +39,11 @@ func newConsumerMetrics(reg prometheus.Registerer, c *Conn, queue string) *consu
 			ConstLabels: labels,
 			Buckets:     prometheus.ExponentialBuckets(0.001, 4, 9),
 		}, []string{"routing_key"}),
+		unverified: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name:        "ates_consumer_unverified_events_total",
+			Help:        "Events dead-lettered because their signature was missing, made with an unknown key or wrong: forged events, or a producer and consumer whose keys disagree. Any increase is worth an alert.",
+			ConstLabels: labels,
+		}, []string{"routing_key"}),
 		paused: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name:        "ates_consumer_paused",
 			Help:        "1 while the consumer's circuit breaker is open: its database does not answer and it takes no deliveries.",
@@ -48,6 +56,7 @@ func newConsumerMetrics(reg prometheus.Registerer, c *Conn, queue string) *consu
 	m.events = register(reg, m.events)
 	m.duration = register(reg, m.duration)
 	m.paused = register(reg, m.paused)
+	m.unverified = register(reg, m.unverified)
 	register(reg, prometheus.Collector(&deadLetterDepth{conn: c, queue: queue, desc: prometheus.NewDesc(
 		"ates_dead_letter_messages",
 		"Messages waiting in the queue's dead-letter queue for an operator (ates dlq list|replay|purge).",

@@ -57,8 +57,9 @@ type outcomeError struct{ msg string }
 func (e *outcomeError) Error() string { return e.msg }
 func (e *outcomeError) Unwrap() error { return ErrUnavailable }
 
-// probeKey is the routing key of Check's probe messages; nothing binds it.
-const probeKey = "ates.readiness-probe"
+// ProbeRoutingKey is the routing key of Check's probe messages; nothing binds it. A
+// publisher's topic permissions must allow it.
+const ProbeRoutingKey = "ates.readiness-probe"
 
 // PublishOption changes how one message is published.
 type PublishOption func(*publishOptions)
@@ -121,7 +122,7 @@ func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message
 	if err := headers.Validate(); err != nil {
 		return id, fmt.Errorf("publish %s %s: headers: %w", routingKey, id, err)
 	}
-	err = c.publish(ctx, c.cfg.Exchange, routingKey, amqp.Publishing{
+	p := amqp.Publishing{
 		Headers:      headers,
 		ContentType:  ContentTypeProtobuf,
 		DeliveryMode: amqp.Persistent,
@@ -130,8 +131,11 @@ func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message
 		Type:         string(desc.FullName()),
 		AppId:        c.cfg.AppID,
 		Body:         body,
-	})
-	if err != nil {
+	}
+	if c.cfg.Signer != nil {
+		c.cfg.Signer.Sign(&p)
+	}
+	if err := c.publish(ctx, c.cfg.Exchange, routingKey, p); err != nil {
 		return id, fmt.Errorf("publish %s %s: %w", routingKey, id, err)
 	}
 	return id, nil
@@ -159,10 +163,12 @@ func (c *Conn) publish(ctx context.Context, exchange, key string, p amqp.Publish
 	return c.send(ctx, exchange, key, true, p)
 }
 
-// probe publishes an empty message nobody receives and waits for its confirm:
-// whether the broker confirms publishes now.
-func (c *Conn) probe(ctx context.Context) error {
-	return c.send(ctx, c.cfg.Exchange, probeKey, false, amqp.Publishing{
+// probe publishes an empty message nobody receives to exchange and waits for its
+// confirm: whether the broker confirms publishes now. The exchange is the one of the
+// publish that timed out, which the connection's user may write to (a consumer's user
+// may write only to the dead-letter exchange).
+func (c *Conn) probe(ctx context.Context, exchange string) error {
+	return c.send(ctx, exchange, ProbeRoutingKey, false, amqp.Publishing{
 		MessageId: "readiness-probe",
 		Timestamp: time.Now(),
 		AppId:     c.cfg.AppID,
@@ -192,6 +198,7 @@ func (c *Conn) send(ctx context.Context, exchange, key string, mandatory bool, p
 	case err == nil, errors.Is(err, ErrUnroutable):
 		s.confirmedAt.Store(time.Now().UnixNano())
 	case errors.Is(err, errConfirmTimeout):
+		s.timedOutOn.Store(exchange)
 		s.timedOutAt.Store(time.Now().UnixNano())
 	}
 	return err
@@ -211,6 +218,9 @@ type confirmChannel struct {
 	// together; a channel rather than a mutex so that a caller stuck behind a
 	// slow send can give up when its ctx ends.
 	sendSlot chan struct{}
+	// closes receives why the broker closed the channel, e.g. ACCESS_REFUSED for a
+	// publish the user may not make.
+	closes chan *amqp.Error
 
 	mu      sync.Mutex
 	pending map[uint64]*pendingConfirm // by delivery tag
@@ -233,6 +243,8 @@ func openConfirmChannel(conn *amqp.Connection, log *slog.Logger) (*confirmChanne
 		return nil, fmt.Errorf("confirm mode: %w", err)
 	}
 	cc := &confirmChannel{ch: ch, log: log, sendSlot: make(chan struct{}, 1), pending: make(map[uint64]*pendingConfirm)}
+	// amqp091 sends the close reason before it closes the confirms channel.
+	cc.closes = ch.NotifyClose(make(chan *amqp.Error, 1))
 	// Buffered so the connection's reader never waits on us; amqp091 drops a
 	// notification it cannot deliver within 5s.
 	confirms := ch.NotifyPublish(make(chan amqp.Confirmation, 1024))
@@ -357,11 +369,20 @@ func (cc *confirmChannel) confirmed(cf amqp.Confirmation) {
 }
 
 func (cc *confirmChannel) fail() {
+	err := fmt.Errorf("%w: the channel closed before the broker confirmed", ErrOutcomeUnknown)
+	select {
+	case reason := <-cc.closes:
+		if reason != nil {
+			// Say why: a publish the user may not make (IsAccessRefused) closes the channel.
+			err = fmt.Errorf("%w: %w", err, reason)
+		}
+	default:
+	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	cc.closed = true
 	for tag, pc := range cc.pending {
-		pc.result <- fmt.Errorf("%w: the channel closed before the broker confirmed", ErrOutcomeUnknown)
+		pc.result <- err
 		delete(cc.pending, tag)
 	}
 }

@@ -94,10 +94,7 @@ func (c *Conn) DeclareQueue(ctx context.Context, spec QueueSpec) error {
 	if err != nil {
 		return fmt.Errorf("declare queue %s: %w", spec.Name, err)
 	}
-	err = withChannel(s.conn, func(ch *amqp.Channel) error {
-		return c.declareQueue(ch, spec)
-	})
-	if err != nil {
+	if err := c.declareQueueOrCheck(s.conn, spec); err != nil {
 		return fmt.Errorf("declare queue %s: %w", spec.Name, err)
 	}
 	c.queues[spec.Name] = spec
@@ -115,20 +112,61 @@ func (c *Conn) queueSpec(name string) (QueueSpec, bool) {
 // declareAll declares the exchanges and every recorded queue on conn.
 // The caller holds topoMu.
 func (c *Conn) declareAll(conn *amqp.Connection) error {
-	return withChannel(conn, func(ch *amqp.Channel) error {
-		if err := ch.ExchangeDeclare(c.cfg.Exchange, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare exchange %s: %w", c.cfg.Exchange, err)
+	for _, x := range []struct{ name, kind string }{{c.cfg.Exchange, amqp.ExchangeTopic}, {c.dlx, amqp.ExchangeDirect}} {
+		err := declareOrCheck(conn, func(ch *amqp.Channel) error {
+			return ch.ExchangeDeclare(x.name, x.kind, true, false, false, false, nil)
+		}, func(ch *amqp.Channel) error {
+			return ch.ExchangeDeclarePassive(x.name, x.kind, true, false, false, false, nil)
+		})
+		if err != nil {
+			return fmt.Errorf("declare exchange %s: %w", x.name, err)
 		}
-		if err := ch.ExchangeDeclare(c.dlx, amqp.ExchangeDirect, true, false, false, false, nil); err != nil {
-			return fmt.Errorf("declare exchange %s: %w", c.dlx, err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.queues)) {
+		if err := c.declareQueueOrCheck(conn, c.queues[name]); err != nil {
+			return fmt.Errorf("declare queue %s: %w", name, err)
 		}
-		for _, name := range slices.Sorted(maps.Keys(c.queues)) {
-			if err := c.declareQueue(ch, c.queues[name]); err != nil {
-				return fmt.Errorf("declare queue %s: %w", name, err)
+	}
+	return nil
+}
+
+// declareQueueOrCheck declares spec's queues and bindings, or, where the connection's
+// user may not (see declareOrCheck), checks that the three queues exist.
+func (c *Conn) declareQueueOrCheck(conn *amqp.Connection, spec QueueSpec) error {
+	return declareOrCheck(conn, func(ch *amqp.Channel) error {
+		return c.declareQueue(ch, spec)
+	}, func(ch *amqp.Channel) error {
+		for _, q := range []string{spec.Name, RetryQueue(spec.Name), DeadLetterQueue(spec.Name)} {
+			if _, err := ch.QueueDeclarePassive(q, true, false, false, false, nil); err != nil {
+				return fmt.Errorf("check %s: %w", q, err)
 			}
 		}
 		return nil
 	})
+}
+
+// declareOrCheck runs declare on a channel of its own. If the broker refuses it because
+// the connection's user has no configure permission (a service's own user, see Grants:
+// a service may not change or delete the topology), it runs check instead, passive
+// declares, which need no permission: what the service would declare must exist, and
+// `ates broker setup` declares all of it with an administrator's rights. A user that may
+// configure (guest, in tests and in a setup without per-service users) declares as before.
+func declareOrCheck(conn *amqp.Connection, declare, check func(*amqp.Channel) error) error {
+	err := withChannel(conn, declare)
+	if !IsAccessRefused(err) {
+		return err
+	}
+	if cerr := withChannel(conn, check); cerr != nil {
+		return fmt.Errorf("%w; it must exist already, and does not (run ates broker setup): %w", err, cerr)
+	}
+	return nil
+}
+
+// IsAccessRefused reports whether err is the broker refusing an operation to the
+// connection's user (AMQP 403 ACCESS_REFUSED): a permission it lacks.
+func IsAccessRefused(err error) bool {
+	var aerr *amqp.Error
+	return errors.As(err, &aerr) && aerr.Code == amqp.AccessRefused
 }
 
 // declareQueue declares spec's three quorum queues and their bindings:
@@ -143,31 +181,7 @@ func (c *Conn) declareAll(conn *amqp.Connection) error {
 // so a message moving between them is never lost on the way.
 func (c *Conn) declareQueue(ch *amqp.Channel, spec QueueSpec) error {
 	main, retry, dead := spec.Name, RetryQueue(spec.Name), DeadLetterQueue(spec.Name)
-	queues := []struct {
-		name string
-		args amqp.Table
-	}{
-		{main, amqp.Table{
-			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
-			argDeliveryLimit:      int64(spec.DeliveryLimit),
-			argDLX:                c.dlx,
-			argDLRoutingKey:       dead,
-			argDLStrategy:         "at-least-once",
-			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
-		}},
-		{retry, amqp.Table{
-			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
-			argDLX:                c.dlx,
-			argDLRoutingKey:       main,
-			argDLStrategy:         "at-least-once",
-			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
-		}},
-		{dead, amqp.Table{
-			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
-			amqp.QueueMaxLenArg:   int64(spec.DeadLetterMax),
-			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
-		}},
-	}
+	queues := queueDecls(spec, c.dlx)
 	for _, q := range queues {
 		if _, err := ch.QueueDeclare(q.name, true, false, false, false, q.args); err != nil {
 			var aerr *amqp.Error
@@ -190,6 +204,40 @@ func (c *Conn) declareQueue(ch *amqp.Channel, spec QueueSpec) error {
 		}
 	}
 	return nil
+}
+
+// queueDecl is one queue of a QueueSpec with its arguments.
+type queueDecl struct {
+	name string
+	args amqp.Table
+}
+
+// queueDecls are the three queues of spec (with its defaults applied), whose dead-letter
+// exchange is dlx: what declareQueue declares and Definitions writes.
+func queueDecls(spec QueueSpec, dlx string) []queueDecl {
+	main, retry, dead := spec.Name, RetryQueue(spec.Name), DeadLetterQueue(spec.Name)
+	return []queueDecl{
+		{main, amqp.Table{
+			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
+			argDeliveryLimit:      int64(spec.DeliveryLimit),
+			argDLX:                dlx,
+			argDLRoutingKey:       dead,
+			argDLStrategy:         "at-least-once",
+			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
+		}},
+		{retry, amqp.Table{
+			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
+			argDLX:                dlx,
+			argDLRoutingKey:       main,
+			argDLStrategy:         "at-least-once",
+			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
+		}},
+		{dead, amqp.Table{
+			amqp.QueueTypeArg:     amqp.QueueTypeQuorum,
+			amqp.QueueMaxLenArg:   int64(spec.DeadLetterMax),
+			amqp.QueueOverflowArg: amqp.QueueOverflowRejectPublish,
+		}},
+	}
 }
 
 // withChannel runs f on a fresh channel and closes it afterwards.

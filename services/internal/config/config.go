@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+
+	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/events"
 )
 
 // Listen holds the addresses one service listens on.
@@ -147,6 +150,23 @@ type Limits struct {
 	ReassignPerMinute int `env:"ATES_TASKS_REASSIGN_PER_MINUTE" envDefault:"10"`
 }
 
+// Broker is how each service that uses the broker logs in to it and signs its events.
+type Broker struct {
+	// TasksURL, TaskhandlerURL, DailyaccountingURL and MailsenderURL are each service's
+	// own AMQP URL: its own user, with only the permissions it needs (`ates broker
+	// setup` creates the users these URLs name). Empty: the service uses AMQPURL.
+	TasksURL           string `env:"ATES_TASKS_AMQP_URL"`
+	TaskhandlerURL     string `env:"ATES_TASKHANDLER_AMQP_URL"`
+	DailyaccountingURL string `env:"ATES_DAILYACCOUNTING_AMQP_URL"`
+	MailsenderURL      string `env:"ATES_MAILSENDER_AMQP_URL"`
+	// TasksEventKeys signs the task events (tasks) and verifies them (taskhandler);
+	// DailyaccountingEventKeys does the same for send_email (dailyaccounting,
+	// mailsender). Each is "id:secret" pairs separated by commas: the first signs, every
+	// one verifies (key rotation).
+	TasksEventKeys           string `env:"ATES_TASKS_EVENT_KEYS" envDefault:"dev1:dev-only-tasks-event-key-change-me"`
+	DailyaccountingEventKeys string `env:"ATES_DAILYACCOUNTING_EVENT_KEYS" envDefault:"dev1:dev-only-dailyaccounting-event-key-change-me"`
+}
+
 // Config is every setting of the ates binary.
 type Config struct {
 	// DatabaseURL is the PostgreSQL connection string.
@@ -209,6 +229,7 @@ type Config struct {
 	SMTP       SMTP
 	AMQP       AMQP
 	Limits     Limits
+	Broker     Broker
 
 	AuthListen            Listen `envPrefix:"ATES_AUTH_"`
 	TasksListen           Listen `envPrefix:"ATES_TASKS_"`
@@ -297,6 +318,14 @@ func (c Config) validate() error {
 	}
 	if c.AMQP.HandshakeTimeout <= 0 || c.AMQP.ConfirmTimeout <= 0 || c.AMQP.ReconnectMax <= 0 {
 		errs = append(errs, errors.New("ATES_AMQP_HANDSHAKE_TIMEOUT, ATES_AMQP_CONFIRM_TIMEOUT and ATES_AMQP_RECONNECT_MAX must be positive"))
+	}
+	for name, keys := range map[string]string{
+		"ATES_TASKS_EVENT_KEYS":           c.Broker.TasksEventKeys,
+		"ATES_DAILYACCOUNTING_EVENT_KEYS": c.Broker.DailyaccountingEventKeys,
+	} {
+		if _, err := broker.ParseKeyring(keys); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
 	}
 	if c.StartupTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_STARTUP_TIMEOUT must be positive"))
@@ -406,4 +435,48 @@ func parsePrefixes(list []string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// AMQPURLOf is the AMQP URL the named service connects with: its own, or AMQPURL.
+func (c Config) AMQPURLOf(service string) string {
+	own := map[string]string{
+		events.Tasks:           c.Broker.TasksURL,
+		events.Taskhandler:     c.Broker.TaskhandlerURL,
+		events.Dailyaccounting: c.Broker.DailyaccountingURL,
+		events.Mailsender:      c.Broker.MailsenderURL,
+	}[service]
+	if own != "" {
+		return own
+	}
+	return c.AMQPURL
+}
+
+// EventKeysOf is the keyring the named service signs its events with: nil for a
+// service that publishes none.
+func (c Config) EventKeysOf(service string) *broker.Keyring {
+	return c.keyring(map[string]string{
+		events.Tasks:           c.Broker.TasksEventKeys,
+		events.Dailyaccounting: c.Broker.DailyaccountingEventKeys,
+	}[service])
+}
+
+// TrustedKeysOf is the keyring of the producer whose events the named consumer accepts:
+// taskhandler trusts tasks, mailsender trusts dailyaccounting; nil for anyone else.
+func (c Config) TrustedKeysOf(consumer string) *broker.Keyring {
+	return c.keyring(map[string]string{
+		events.Taskhandler: c.Broker.TasksEventKeys,
+		events.Mailsender:  c.Broker.DailyaccountingEventKeys,
+	}[consumer])
+}
+
+// keyring parses keys, which validate checked; nil for none.
+func (c Config) keyring(keys string) *broker.Keyring {
+	if keys == "" {
+		return nil
+	}
+	k, err := broker.ParseKeyring(keys)
+	if err != nil {
+		return nil // validate refused it: a Config from Load never gets here
+	}
+	return k
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/taskhandler"
@@ -53,7 +54,12 @@ func Start(t testing.TB, opts Options) *Env {
 		opts.Edit(&cfg)
 	}
 	env.Config = cfg
-	env.Deps = &app.Deps{Pool: pool, Broker: brokertest.DialWith(t, exchange, opts.APIBroker)}
+	env.Deps = &app.Deps{Pool: pool, Broker: brokertest.DialWith(t, exchange, func(c *broker.Config) {
+		c.Signer = cfg.EventKeysOf(events.Tasks) // as app.Open sets it
+		if opts.APIBroker != nil {
+			opts.APIBroker(c)
+		}
+	})}
 	log := slog.New(slog.DiscardHandler)
 
 	handlerDeps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
