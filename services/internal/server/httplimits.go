@@ -91,8 +91,10 @@ func (s *Server) routingError(ctx context.Context, mux *runtime.ServeMux, m runt
 
 // refuse answers a request whose body is not (all) read, and closes the connection
 // after the answer instead of reading the rest of the body, as net/http would to keep
-// the connection alive.
+// the connection alive. "Connection: close" tells the client so: without it, a client
+// would send its next request on a connection whose reads already timed out.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, code int, err error) {
+	w.Header().Set("Connection", "close")
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	s.httpError(w, r, code, err)
 }
