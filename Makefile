@@ -18,8 +18,8 @@ all: build
 ## run: migrate the database, set up each service's own broker user (rabbitmqctl: run as root
 ## or the rabbitmq user) and start every service in one process, each connected as its user
 ## (local PostgreSQL + RabbitMQ; the passwords are development defaults, set your own in the
-## environment: docs/security-events.md); auth may use the development HMAC key here
-## (ATES_AUTH_ALLOW_DEV_KEY), nowhere else
+## environment: docs/security-events.md); services may use the public development keys here
+## (ATES_ALLOW_DEV_KEYS), nowhere else
 run: export ATES_TASKS_AMQP_URL ?= amqp://ates-tasks:ates-tasks-dev-only@127.0.0.1:5672/
 run: export ATES_TASKHANDLER_AMQP_URL ?= amqp://ates-taskhandler:ates-taskhandler-dev-only@127.0.0.1:5672/
 run: export ATES_DAILYACCOUNTING_AMQP_URL ?= amqp://ates-dailyaccounting:ates-dailyaccounting-dev-only@127.0.0.1:5672/
@@ -27,7 +27,7 @@ run: export ATES_MAILSENDER_AMQP_URL ?= amqp://ates-mailsender:ates-mailsender-d
 run:
 	$(GO) run ./services/cmd/ates migrate
 	$(GO) run ./services/cmd/ates broker setup
-	ATES_AUTH_ALLOW_DEV_KEY=true $(GO) run ./services/cmd/ates all
+	ATES_ALLOW_DEV_KEYS=true $(GO) run ./services/cmd/ates all
 
 ## test: lint, stale generated code, vet, race tests and a few-second smoke of the load test
 ## (CI runs faulttest after it)

@@ -32,17 +32,30 @@ var atesServices = []atesService{
 	{name: "mailsender", httpPort: 8087},
 }
 
-// testHMACKey is the key the compose tests give, as an operator must.
-const testHMACKey = "ATES_AUTH_HMAC_KEY=compose-test-key-0123456789"
+// testKeys are the secret keys the compose tests give, as an operator must.
+var testKeys = []string{
+	"ATES_AUTH_HMAC_KEY=compose-test-key-0123456789",
+	"ATES_TASKS_EVENT_KEYS=k1:compose-test-tasks-event-key",
+	"ATES_DAILYACCOUNTING_EVENT_KEYS=k1:compose-test-dailyaccounting-event-key",
+}
+
+// withTestKeys adds each of testKeys that env does not set itself.
+func withTestKeys(env []string) []string {
+	for _, key := range testKeys {
+		name, _, _ := strings.Cut(key, "=")
+		if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, name+"=") }) {
+			env = append(env, key)
+		}
+	}
+	return env
+}
 
 // loadCompose loads and validates compose.yaml offline, interpolating from env
-// only (never the caller's environment), the way `docker compose config` would; an
-// HMAC key is given unless env holds one.
+// only (never the caller's environment), the way `docker compose config` would; the
+// secret keys are given unless env holds them.
 func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
-	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "ATES_AUTH_HMAC_KEY=") }) {
-		env = append(env, testHMACKey)
-	}
+	env = withTestKeys(env)
 	project, err := tryLoadCompose(env)
 	require.NoError(t, err, "compose.yaml does not load")
 	return project
@@ -214,15 +227,19 @@ func TestComposeInfrastructure(t *testing.T) {
 	}
 }
 
-func TestComposeHMACKey(t *testing.T) {
+func TestComposeKeys(t *testing.T) {
 	t.Parallel()
 
-	t.Run("an unset key stops compose and says how to make one", func(t *testing.T) {
-		t.Parallel()
-		_, err := tryLoadCompose(nil)
-		require.ErrorContains(t, err, "ATES_AUTH_HMAC_KEY")
-		require.ErrorContains(t, err, "openssl rand -base64 32")
-	})
+	for _, key := range testKeys {
+		name, _, _ := strings.Cut(key, "=")
+		t.Run("an unset "+name+" stops compose and says how to make one", func(t *testing.T) {
+			t.Parallel()
+			others := slices.DeleteFunc(slices.Clone(testKeys), func(kv string) bool { return kv == key })
+			_, err := tryLoadCompose(others)
+			require.ErrorContains(t, err, name)
+			require.ErrorContains(t, err, "openssl rand -base64 32")
+		})
+	}
 
 	t.Run("the operator's key reaches every container that stores or checks photo hashes", func(t *testing.T) {
 		t.Parallel()
@@ -231,7 +248,7 @@ func TestComposeHMACKey(t *testing.T) {
 			svc, err := project.GetService(name)
 			require.NoError(t, err)
 			require.Equal(t, "s3cret-s3cret-s3cret", *svc.Environment["ATES_AUTH_HMAC_KEY"], name)
-			require.NotContains(t, svc.Environment, "ATES_AUTH_ALLOW_DEV_KEY", "compose never allows the development key")
+			require.NotContains(t, svc.Environment, "ATES_ALLOW_DEV_KEYS", "compose never allows the development key")
 		}
 	})
 }

@@ -67,12 +67,6 @@ func newLimits(cfg config.Limits, m *ratelimit.Metrics) limits {
 // Run serves auth until ctx ends.
 func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log = log.With("service", "auth")
-	if err := cfg.Auth.CheckKey(); err != nil {
-		return err // `ates all` names the service already
-	}
-	if cfg.Auth.HMACKey == config.DevHMACKey {
-		log.Warn("ATES_AUTH_HMAC_KEY is the development default (ATES_AUTH_ALLOW_DEV_KEY is set); set a secret key before storing real users")
-	}
 	deps, err := app.Open(ctx, cfg, "auth", log, app.Needs{Postgres: true})
 	if err != nil {
 		return err
@@ -110,7 +104,7 @@ func CreateAdmin(ctx context.Context, cfg config.Config, name, email, photoHash 
 	// The same field rules as Register, though no RPC is involved.
 	// The admin's photo hash is stored under the key: under the development key it would
 	// stop matching once a real one is set.
-	if err := cfg.Auth.CheckKey(); err != nil {
+	if err := cfg.CheckKeys("auth"); err != nil {
 		return "", err
 	}
 	if err := protovalidate.Validate(&authv1.RegisterRequest{

@@ -36,15 +36,15 @@ func TestRunRefusesTheDevelopmentKey(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err = Run(ctx, cfg, log)
-		require.ErrorIs(t, err, config.ErrDevHMACKey)
+		require.ErrorIs(t, err, config.ErrDevKey)
 		require.ErrorContains(t, err, "openssl rand -base64 32")
 
 		_, err = CreateAdmin(context.Background(), cfg, "Ada", "ada@example.com", "ada-photo-hash")
-		require.ErrorIs(t, err, config.ErrDevHMACKey, "no admin is stored under the development key either")
+		require.ErrorIs(t, err, config.ErrDevKey, "no admin is stored under the development key either")
 	})
 
 	for name, vars := range map[string]map[string]string{
-		"with the development flag auth starts": {"ATES_AUTH_ALLOW_DEV_KEY": "true"},
+		"with the development flag auth starts": {"ATES_ALLOW_DEV_KEYS": "true"},
 		"with a real key auth starts":           {"ATES_AUTH_HMAC_KEY": "k3WcXx9pVZ0m5q8Tn2Lr7Yb4Hs1Ju6Ae"},
 	} {
 		t.Run(name, func(t *testing.T) {

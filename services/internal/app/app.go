@@ -33,9 +33,17 @@ type Deps struct {
 	Auth   *authn.Client
 }
 
-// Open connects what needs asks for; Close releases it. A service started before its
-// database or broker waits for them, retrying with backoff for cfg.StartupTimeout.
+// Open refuses to run the named service with a public development key (unless
+// cfg.AllowDevKeys), then connects what needs asks for; Close releases it. A service
+// started before its database or broker waits for them, retrying with backoff for
+// cfg.StartupTimeout.
 func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger, needs Needs) (*Deps, error) {
+	if err := cfg.CheckKeys(name); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if dev := cfg.DevKeysOf(name); len(dev) > 0 {
+		log.Warn("running with public development keys (ATES_ALLOW_DEV_KEYS is set); never store real users or money like this", "keys", dev)
+	}
 	d := &Deps{}
 	ctx, cancel := context.WithTimeout(ctx, cfg.StartupTimeout)
 	defer cancel()

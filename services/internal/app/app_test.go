@@ -27,6 +27,20 @@ func TestOpen(t *testing.T) {
 	cfg.DatabaseURL, cfg.AMQPURL = dbURL, broker.TestURL()
 	log := slog.New(slog.DiscardHandler)
 
+	t.Run("a service that would sign or verify with a public development key does not start", func(t *testing.T) {
+		t.Parallel()
+		for _, name := range []string{"auth", "tasks", "taskhandler", "dailyaccounting", "mailsender"} {
+			d, err := app.Open(context.Background(), cfg, name, log, app.Needs{Postgres: true})
+			require.ErrorIs(t, err, config.ErrDevKey, name)
+			require.Nil(t, d, name)
+		}
+		dev := cfg
+		dev.AllowDevKeys = true
+		d, err := app.Open(context.Background(), dev, "taskhandler", log, app.Needs{Postgres: true})
+		require.NoError(t, err, "with ATES_ALLOW_DEV_KEYS a laptop runs on them")
+		d.Close()
+	})
+
 	t.Run("connects what is asked for and reports it ready", func(t *testing.T) {
 		t.Parallel()
 		d, err := app.Open(context.Background(), cfg, "test", log, app.Needs{Postgres: true, Broker: true})

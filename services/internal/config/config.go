@@ -25,9 +25,17 @@ type Listen struct {
 	HTTP string `env:"HTTP_ADDR"`
 }
 
-// DevHMACKey is the default ATES_AUTH_HMAC_KEY: auth refuses to start with it unless
-// ATES_AUTH_ALLOW_DEV_KEY is set, as `make run` does.
-const DevHMACKey = "dev-only-change-me"
+// The development keys are the defaults of the secret keys. They are public (they are in
+// this file), so a service refuses to start with one unless ATES_ALLOW_DEV_KEYS is set,
+// as `make run` and the test suites do.
+const (
+	// DevHMACKey is the default ATES_AUTH_HMAC_KEY.
+	DevHMACKey = "dev-only-change-me"
+	// DevTasksEventKeys is the default ATES_TASKS_EVENT_KEYS.
+	DevTasksEventKeys = "dev1:dev-only-tasks-event-key-change-me"
+	// DevDailyaccountingEventKeys is the default ATES_DAILYACCOUNTING_EVENT_KEYS.
+	DevDailyaccountingEventKeys = "dev1:dev-only-dailyaccounting-event-key-change-me"
+)
 
 // MaxAuthCacheTTL caps ATES_AUTH_CACHE_TTL: a revoked token stops working in every
 // service at most this long after auth refuses it.
@@ -37,8 +45,6 @@ const MaxAuthCacheTTL = 30 * time.Second
 type Auth struct {
 	// HMACKey keys the HMAC-SHA-256 under which photo hashes are stored.
 	HMACKey string `env:"ATES_AUTH_HMAC_KEY" envDefault:"dev-only-change-me"`
-	// AllowDevKey lets auth start with DevHMACKey: for a laptop, never for real users.
-	AllowDevKey bool `env:"ATES_AUTH_ALLOW_DEV_KEY" envDefault:"false"`
 	// TokenTTL is how long a login token stays valid.
 	TokenTTL time.Duration `env:"ATES_AUTH_TOKEN_TTL" envDefault:"24h"`
 	// MaxTokens is how many unexpired tokens one user may hold; a login beyond it revokes
@@ -48,17 +54,48 @@ type Auth struct {
 	TokenSweepInterval time.Duration `env:"ATES_AUTH_TOKEN_SWEEP_INTERVAL" envDefault:"1h"`
 }
 
-// ErrDevHMACKey is why auth refuses to start with the development key.
-var ErrDevHMACKey = errors.New("ATES_AUTH_HMAC_KEY is the development default: " +
-	"generate a key with `openssl rand -base64 32` and set it (keep it: changing it later " +
-	"locks every user out), or set ATES_AUTH_ALLOW_DEV_KEY=true on a development machine")
+// ErrDevKey is why a service refuses to start with a development key.
+var ErrDevKey = errors.New("development key")
 
-// CheckKey refuses the development HMAC key unless AllowDevKey is set.
-func (a Auth) CheckKey() error {
-	if a.HMACKey == DevHMACKey && !a.AllowDevKey {
-		return ErrDevHMACKey
+// devKeys are the secrets each service holds, by variable, with their public defaults.
+var devKeys = map[string][]struct{ name, dev string }{
+	"auth":                 {{"ATES_AUTH_HMAC_KEY", DevHMACKey}},
+	events.Tasks:           {{"ATES_TASKS_EVENT_KEYS", DevTasksEventKeys}},
+	events.Taskhandler:     {{"ATES_TASKS_EVENT_KEYS", DevTasksEventKeys}},
+	events.Dailyaccounting: {{"ATES_DAILYACCOUNTING_EVENT_KEYS", DevDailyaccountingEventKeys}},
+	events.Mailsender:      {{"ATES_DAILYACCOUNTING_EVENT_KEYS", DevDailyaccountingEventKeys}},
+}
+
+// DevKeysOf names the secret keys the named service would run with that are still their
+// public development defaults. An event keyring counts if any of its keys is the
+// development one: a consumer would still accept events signed with it.
+func (c Config) DevKeysOf(service string) []string {
+	value := map[string]string{
+		"ATES_AUTH_HMAC_KEY":              c.Auth.HMACKey,
+		"ATES_TASKS_EVENT_KEYS":           c.Broker.TasksEventKeys,
+		"ATES_DAILYACCOUNTING_EVENT_KEYS": c.Broker.DailyaccountingEventKeys,
 	}
-	return nil
+	var names []string
+	for _, k := range devKeys[service] {
+		_, devSecret, _ := strings.Cut(k.dev, ":")
+		if v := value[k.name]; v == k.dev || (devSecret != "" && strings.Contains(v, devSecret)) {
+			names = append(names, k.name)
+		}
+	}
+	return names
+}
+
+// CheckKeys refuses the development keys of the named service unless AllowDevKeys is
+// set, saying how to make real ones.
+func (c Config) CheckKeys(service string) error {
+	names := c.DevKeysOf(service)
+	if len(names) == 0 || c.AllowDevKeys {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is the public development default: generate a secret with "+
+		"`openssl rand -base64 32` (ATES_AUTH_HMAC_KEY: keep it, changing it later locks every "+
+		"user out; event keys: \"id:secret\", docs/security-events.md) or set "+
+		"ATES_ALLOW_DEV_KEYS=true on a development machine", ErrDevKey, strings.Join(names, " and "))
 }
 
 // AuthClient is how the other services reach auth.
@@ -183,6 +220,9 @@ type Config struct {
 	LogLevel slog.Level `env:"ATES_LOG_LEVEL" envDefault:"info"`
 	// LogFormat is text or json.
 	LogFormat string `env:"ATES_LOG_FORMAT" envDefault:"text"`
+	// AllowDevKeys lets services start with the public development keys (DevHMACKey and
+	// the default event keys): for a laptop or a test, never where real users are.
+	AllowDevKeys bool `env:"ATES_ALLOW_DEV_KEYS" envDefault:"false"`
 	// Pprof serves Go's profiles under /debug/pprof/ on each service's HTTP port (the
 	// one with /metrics). Off by default: profiles reveal internals and cost CPU.
 	Pprof bool `env:"ATES_PPROF" envDefault:"false"`

@@ -54,23 +54,52 @@ func TestLoad(t *testing.T) {
 		require.Equal(t, time.Hour, cfg.Auth.TokenSweepInterval)
 		require.Equal(t, 5*time.Second, cfg.AuthClient.CacheTTL)
 		require.Equal(t, 30*time.Second, config.MaxAuthCacheTTL)
-		require.False(t, cfg.Auth.AllowDevKey)
+		require.False(t, cfg.AllowDevKeys)
 	})
 
-	t.Run("the development HMAC key needs the development flag", func(t *testing.T) {
+	t.Run("each service refuses its public development keys unless the flag is set", func(t *testing.T) {
 		t.Parallel()
 		cfg, err := config.LoadFrom(map[string]string{})
 		require.NoError(t, err)
-		require.ErrorIs(t, cfg.Auth.CheckKey(), config.ErrDevHMACKey)
-		require.ErrorContains(t, cfg.Auth.CheckKey(), "openssl rand -base64 32")
+		for service, want := range map[string][]string{
+			"auth":            {"ATES_AUTH_HMAC_KEY"},
+			"tasks":           {"ATES_TASKS_EVENT_KEYS"},
+			"taskhandler":     {"ATES_TASKS_EVENT_KEYS"},
+			"dailyaccounting": {"ATES_DAILYACCOUNTING_EVENT_KEYS"},
+			"mailsender":      {"ATES_DAILYACCOUNTING_EVENT_KEYS"},
+			"accounting":      nil,
+			"analytics":       nil,
+		} {
+			require.Equal(t, want, cfg.DevKeysOf(service), service)
+			err := cfg.CheckKeys(service)
+			if want == nil {
+				require.NoError(t, err, service)
+				continue
+			}
+			require.ErrorIs(t, err, config.ErrDevKey, service)
+			require.ErrorContains(t, err, want[0], service)
+			require.ErrorContains(t, err, "openssl rand -base64 32", service)
+		}
 
-		cfg, err = config.LoadFrom(map[string]string{"ATES_AUTH_ALLOW_DEV_KEY": "true"})
+		cfg, err = config.LoadFrom(map[string]string{"ATES_ALLOW_DEV_KEYS": "true"})
 		require.NoError(t, err)
-		require.NoError(t, cfg.Auth.CheckKey())
+		require.NoError(t, cfg.CheckKeys("auth"))
+		require.NoError(t, cfg.CheckKeys("tasks"))
 
-		cfg, err = config.LoadFrom(map[string]string{"ATES_AUTH_HMAC_KEY": "kTq0dN0pQ7m1v3b9Yx2Zr8Wc5Hs4Ju6A"})
+		cfg, err = config.LoadFrom(map[string]string{
+			"ATES_AUTH_HMAC_KEY":    "kTq0dN0pQ7m1v3b9Yx2Zr8Wc5Hs4Ju6A",
+			"ATES_TASKS_EVENT_KEYS": "k2:Yx2Zr8Wc5Hs4Ju6AkTq0dN0pQ7m1v3b9",
+		})
 		require.NoError(t, err)
-		require.NoError(t, cfg.Auth.CheckKey(), "a real key needs no flag")
+		require.NoError(t, cfg.CheckKeys("auth"), "a real key needs no flag")
+		require.NoError(t, cfg.CheckKeys("taskhandler"))
+
+		cfg, err = config.LoadFrom(map[string]string{
+			"ATES_TASKS_EVENT_KEYS": "k2:Yx2Zr8Wc5Hs4Ju6AkTq0dN0pQ7m1v3b9," + config.DevTasksEventKeys,
+		})
+		require.NoError(t, err)
+		require.ErrorIs(t, cfg.CheckKeys("taskhandler"), config.ErrDevKey,
+			"a consumer that still verifies with the public key would accept events anyone can sign")
 	})
 
 	t.Run("abuse limits are read from their variables", func(t *testing.T) {

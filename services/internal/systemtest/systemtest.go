@@ -52,9 +52,10 @@ func BuildAtes(t testing.TB) string {
 
 // BaseEnv is the process environment without any ATES_ setting of the developer's shell,
 // to which a suite adds the settings of each process it starts. It lets auth (and `ates
-// admin create`) use the development HMAC key, as `make run` does.
+// admin create`) and the event producers and consumers use the public development keys, as
+// `make run` does.
 func BaseEnv() []string {
-	env := []string{"ATES_AUTH_ALLOW_DEV_KEY=true"}
+	env := []string{"ATES_ALLOW_DEV_KEYS=true"}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ATES_") {
 			env = append(env, kv)
