@@ -124,11 +124,15 @@ func BearerToken(ctx context.Context) (string, error) {
 	}
 	scheme, token, ok := strings.Cut(values[0], " ")
 	token = strings.TrimSpace(token)
-	if !ok || !strings.EqualFold(scheme, "bearer") || token == "" || strings.ContainsAny(token, " \t") {
+	if !ok || !strings.EqualFold(scheme, "bearer") || token == "" || strings.ContainsFunc(token, notVisibleASCII) {
 		return "", errors.New("malformed authorization: want \"Bearer <token>\"")
 	}
 	return token, nil
 }
+
+// notVisibleASCII is true for what no token holds: blanks, control characters and
+// anything outside printable ASCII (HTTP's VCHAR).
+func notVisibleASCII(r rune) bool { return r <= ' ' || r > '~' }
 
 // ParseRole is the inverse of RoleName; unknown names give ROLE_UNSPECIFIED.
 func ParseRole(name string) authv1.Role {
