@@ -3,16 +3,14 @@ package broker
 import (
 	"context"
 	"regexp"
-	"strings"
 	"testing"
-	"unicode"
-	"unicode/utf8"
 
 	"buf.build/go/protovalidate"
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
+	"github.com/ates/ates/services/internal/fuzzcheck"
 )
 
 // The fuzz targets below feed each consumer's events (taskhandler's four task events,
@@ -26,8 +24,8 @@ const exampleID = "0b5b9c3e-8f7d-4a51-9a57-3c2d7e1f0a42"
 func FuzzDecodeTaskCreate(f *testing.F) {
 	fuzzDecode(f, &eventsv1.TaskCreate{TaskId: exampleID, AuthorId: exampleID, Description: "Fix the printer", Fee: -15, Reward: 30},
 		func(t *testing.T, m *eventsv1.TaskCreate) {
-			requireUUIDs(t, m.GetTaskId(), m.GetAuthorId())
-			requirePrintable(t, "description", m.GetDescription(), 2000)
+			fuzzcheck.UUIDs(t, m.GetTaskId(), m.GetAuthorId())
+			fuzzcheck.Printable(t, "description", m.GetDescription(), 2000)
 			if m.GetFee() < -20 || m.GetFee() > -10 || m.GetReward() < 20 || m.GetReward() > 40 {
 				t.Fatalf("accepted fee %d, reward %d outside the price ranges", m.GetFee(), m.GetReward())
 			}
@@ -36,16 +34,14 @@ func FuzzDecodeTaskCreate(f *testing.F) {
 
 func FuzzDecodeTaskComplete(f *testing.F) {
 	fuzzDecode(f, &eventsv1.TaskComplete{TaskId: exampleID, WorkerId: exampleID},
-		func(t *testing.T, m *eventsv1.TaskComplete) { requireUUIDs(t, m.GetTaskId(), m.GetWorkerId()) })
+		func(t *testing.T, m *eventsv1.TaskComplete) { fuzzcheck.UUIDs(t, m.GetTaskId(), m.GetWorkerId()) })
 }
 
 func FuzzDecodeTaskAssign(f *testing.F) {
 	fuzzDecode(f, &eventsv1.TaskAssign{TaskId: exampleID, AssigneeId: exampleID, ActorId: exampleID},
 		func(t *testing.T, m *eventsv1.TaskAssign) {
-			requireUUIDs(t, m.GetTaskId(), m.GetActorId())
-			if m.GetAssigneeId() != "" { // empty picks a random worker
-				requireUUIDs(t, m.GetAssigneeId())
-			}
+			fuzzcheck.UUIDs(t, m.GetTaskId(), m.GetActorId())
+			fuzzcheck.OptionalUUID(t, m.GetAssigneeId()) // empty picks a random worker
 		})
 }
 
@@ -55,11 +51,9 @@ func FuzzDecodeTasksReassign(f *testing.F) {
 			if n := len(m.GetTaskIds()); n < 1 || n > 1000 {
 				t.Fatalf("accepted a batch of %d tasks", n)
 			}
-			requireUUIDs(t, m.GetTaskIds()...)
-			requireUUIDs(t, m.GetActorId())
-			if m.GetOperationId() != "" {
-				requireUUIDs(t, m.GetOperationId())
-			}
+			fuzzcheck.UUIDs(t, m.GetTaskIds()...)
+			fuzzcheck.UUIDs(t, m.GetActorId())
+			fuzzcheck.OptionalUUID(t, m.GetOperationId())
 		})
 }
 
@@ -70,16 +64,12 @@ var datePattern = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 func FuzzDecodeSendEmail(f *testing.F) {
 	fuzzDecode(f, &eventsv1.SendEmail{UserId: exampleID, Email: "ann@example.com", Name: "Ann", Date: "2026-11-24", Opening: 10, Rewards: 30, Fees: -15, Closing: 25, Payout: 25},
 		func(t *testing.T, m *eventsv1.SendEmail) {
-			requireUUIDs(t, m.GetUserId())
-			requirePrintable(t, "name", m.GetName(), -1)
+			fuzzcheck.UUIDs(t, m.GetUserId())
+			fuzzcheck.Printable(t, "name", m.GetName(), -1)
 			if !datePattern.MatchString(m.GetDate()) {
 				t.Fatalf("accepted date %q", m.GetDate())
 			}
-			email := m.GetEmail()
-			if local, domain, ok := strings.Cut(email, "@"); !ok || local == "" || domain == "" ||
-				strings.ContainsFunc(email, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-				t.Fatalf("accepted email %q", email)
-			}
+			fuzzcheck.Email(t, m.GetEmail(), -1)
 		})
 }
 
@@ -134,31 +124,4 @@ func fuzzDecode[T proto.Message](f *testing.F, valid T, check func(*testing.T, T
 			t.Fatalf("%v re-decodes as %v (%v)", got.Msg, again, err)
 		}
 	})
-}
-
-func requireUUIDs(t *testing.T, ids ...string) {
-	t.Helper()
-	for _, s := range ids {
-		id, err := uuid.Parse(s)
-		if err != nil || id.String() != strings.ToLower(s) {
-			t.Fatalf("accepted id %q, not a UUID in its canonical form (%v)", s, err)
-		}
-	}
-}
-
-// requirePrintable checks free text accepted by rules.v1.printable: valid UTF-8, at most
-// maxRunes characters (if maxRunes >= 0), something visible and no control character.
-func requirePrintable(t *testing.T, field, s string, maxRunes int) {
-	t.Helper()
-	n := utf8.RuneCountInString(s)
-	switch {
-	case !utf8.ValidString(s):
-		t.Fatalf("accepted %s %q: not UTF-8", field, s)
-	case n == 0 || maxRunes >= 0 && n > maxRunes:
-		t.Fatalf("accepted %s of %d characters", field, n)
-	case strings.ContainsFunc(s, unicode.IsControl):
-		t.Fatalf("accepted %s %q with a control character", field, s)
-	case !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsSpace(r) && !unicode.Is(unicode.Z, r) }):
-		t.Fatalf("accepted blank %s %q", field, s)
-	}
 }

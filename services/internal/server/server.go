@@ -40,7 +40,6 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/tlsconf"
@@ -336,10 +335,7 @@ func (s *Server) httpHandler() http.Handler {
 	}
 	if s.grpc != nil {
 		opts := append([]runtime.ServeMuxOption{
-			runtime.WithMarshalerOption(runtime.MIMEWildcard, strictJSON{&runtime.JSONPb{
-				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
-				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
-			}}),
+			runtime.WithMarshalerOption(runtime.MIMEWildcard, GatewayMarshaler()),
 			runtime.WithIncomingHeaderMatcher(forwardHeader),
 			runtime.WithMetadata(s.gatewayMetadata),
 			runtime.WithErrorHandler(gatewayError),
