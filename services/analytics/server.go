@@ -103,26 +103,50 @@ func (s *Server) GetTopTask(ctx context.Context, req *analyticsv1.GetTopTaskRequ
 // day reads one requested day named field: empty is the current business day (today,
 // or the first open day after it when today was closed early), no later day.
 func (s *Server) day(ctx context.Context, field, date string) (time.Time, error) {
+	current, err := s.currentDay(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return parseDay(field, date, current, s.loc)
+}
+
+// dayRange reads from and to against one reading of the current business day.
+func (s *Server) dayRange(ctx context.Context, fromDate, toDate string) (from, to time.Time, err error) {
+	current, err := s.currentDay(ctx)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return parseRange(fromDate, toDate, current, s.loc)
+}
+
+func (s *Server) currentDay(ctx context.Context) (time.Time, error) {
 	current, err := s.store.currentDay(ctx, bizday.Of(s.now(), s.loc))
 	if err != nil {
 		return time.Time{}, s.toStatus(ctx, err)
 	}
+	return current, nil
+}
+
+// parseDay reads the day named field given the current business day: empty is the
+// current day, no later day is accepted. loc only names the time zone in errors.
+func parseDay(field, date string, current time.Time, loc *time.Location) (time.Time, error) {
 	day, err := bizday.ParseUpTo(date, current)
 	if err != nil {
-		return time.Time{}, status.Errorf(codes.InvalidArgument, "%s: %v in %s", field, err, s.loc)
+		return time.Time{}, status.Errorf(codes.InvalidArgument, "%s: %v in %s", field, err, loc)
 	}
 	return day, nil
 }
 
-// dayRange reads from and to: both required, from ≤ to, at most maxRangeDays days.
-func (s *Server) dayRange(ctx context.Context, fromDate, toDate string) (from, to time.Time, err error) {
+// parseRange reads from and to: both required, from ≤ to ≤ current, at most maxRangeDays
+// days.
+func parseRange(fromDate, toDate string, current time.Time, loc *time.Location) (from, to time.Time, err error) {
 	if fromDate == "" || toDate == "" {
 		return time.Time{}, time.Time{}, status.Error(codes.InvalidArgument, "from, to: give both ends of the range")
 	}
-	if from, err = s.day(ctx, "from", fromDate); err != nil {
+	if from, err = parseDay("from", fromDate, current, loc); err != nil {
 		return time.Time{}, time.Time{}, err
 	}
-	if to, err = s.day(ctx, "to", toDate); err != nil {
+	if to, err = parseDay("to", toDate, current, loc); err != nil {
 		return time.Time{}, time.Time{}, err
 	}
 	switch {
