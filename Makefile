@@ -11,7 +11,7 @@ GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE   := github.com/bufbuild/protovalidate@v1.2.2
 PROTO_VENDOR    := proto/third_party
 
-.PHONY: all run test faulttest loadtest loadsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
+.PHONY: all run test faulttest loadtest loadsmoke fuzz fuzzsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
 
 all: build
 
@@ -29,9 +29,9 @@ run:
 	$(GO) run ./services/cmd/ates broker setup
 	ATES_ALLOW_DEV_KEYS=true $(GO) run ./services/cmd/ates all
 
-## test: lint, stale generated code, vet, race tests and a few-second smoke of the load test
-## (CI runs faulttest after it)
-test: lint gen-check vet unit loadsmoke
+## test: lint, stale generated code, vet, race tests, a few-second smoke of the load test
+## and a few seconds of each fuzz target (CI runs faulttest after it)
+test: lint gen-check vet unit loadsmoke fuzzsmoke
 
 ## faulttest: the fault suite: every service as a subprocess behind Toxiproxy, one fault per
 ## scenario under load, invariants from SQL, one results table (FAULTS=broker_cut runs one)
@@ -47,6 +47,27 @@ faulttest:
 ## which runs a smoke of it: LOADTEST_SMOKE=1)
 loadtest:
 	$(GO) test -tags loadtest -count=1 -timeout 15m -v -run TestLoad ./services/loadtest
+
+## fuzz: run every fuzz target (each func FuzzX in a _test.go file under services/) for
+## FUZZTIME; new crashers land in the package's testdata/fuzz/FuzzX/ (FUZZ=FuzzParse runs
+## the targets whose name contains FuzzParse; FUZZFLAGS=-parallel=1 uses one core)
+FUZZTIME  ?= 30s
+FUZZ      ?=
+FUZZFLAGS ?=
+fuzz:
+	@grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' services | sed 's/:func /:/' | sort | { \
+	  failed=; \
+	  while IFS=: read -r file name; do \
+	    case "$$name" in *"$(FUZZ)"*) ;; *) continue ;; esac; \
+	    pkg=./$$(dirname "$$file"); echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) "$$pkg" </dev/null || failed="$$failed $$name"; \
+	  done; \
+	  if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (the crashers are in testdata/fuzz/)" >&2; exit 1; fi; }
+
+## fuzzsmoke: every fuzz target for a few seconds (part of `make test`)
+FUZZSMOKETIME ?= 2s
+fuzzsmoke:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSMOKETIME)
 
 build:
 	$(GO) build -o bin/ates ./services/cmd/ates
