@@ -1,7 +1,13 @@
 package server
 
 import (
+	"net/http"
+	"net/url"
+	"unicode/utf8"
+
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -13,4 +19,19 @@ func GatewayMarshaler() runtime.Marshaler {
 		MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: false},
 	}}
+}
+
+// utf8Only refuses, as InvalidArgument, a request whose path or query is not UTF-8 once
+// unescaped (PUT /v1/task/%D2/complete): the gateway would copy that text into a
+// protobuf string, which gRPC cannot send, and answer 500.
+func utf8Only(gw *runtime.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		query, err := url.QueryUnescape(r.URL.RawQuery)
+		if err != nil || !utf8.ValidString(r.URL.Path) || !utf8.ValidString(query) {
+			err := status.Error(codes.InvalidArgument, "the path and query must be UTF-8, percent-encoded")
+			runtime.HTTPError(r.Context(), gw, GatewayMarshaler(), w, r, err)
+			return
+		}
+		gw.ServeHTTP(w, r)
+	})
 }
