@@ -50,17 +50,20 @@ loadtest:
 
 ## fuzz: run every fuzz target (each func FuzzX in a _test.go file under services/) for
 ## FUZZTIME; new crashers land in the package's testdata/fuzz/FuzzX/ (FUZZ=FuzzParse runs
-## the targets whose name contains FuzzParse; FUZZFLAGS=-parallel=1 uses one core)
-FUZZTIME  ?= 30s
-FUZZ      ?=
-FUZZFLAGS ?=
+## the targets whose name contains FuzzParse; FUZZFLAGS=-parallel=1 uses one core). Each
+## new input is minimized for at most FUZZMINIMIZETIME: Go's default, 60s, can take a whole
+## short run, as our test binaries are large and run slowly under coverage.
+FUZZTIME         ?= 30s
+FUZZMINIMIZETIME ?= 3s
+FUZZ             ?=
+FUZZFLAGS        ?=
 fuzz:
 	@grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' services | sed 's/:func /:/' | sort | { \
 	  failed=; \
 	  while IFS=: read -r file name; do \
 	    case "$$name" in *"$(FUZZ)"*) ;; *) continue ;; esac; \
 	    pkg=./$$(dirname "$$file"); echo "fuzz: $$name in $$pkg for $(FUZZTIME)"; \
-	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) "$$pkg" </dev/null || failed="$$failed $$name"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZETIME) $(FUZZFLAGS) "$$pkg" </dev/null || failed="$$failed $$name"; \
 	  done; \
 	  if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed (the crashers are in testdata/fuzz/)" >&2; exit 1; fi; }
 
