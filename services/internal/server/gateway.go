@@ -3,6 +3,8 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -21,17 +23,30 @@ func GatewayMarshaler() runtime.Marshaler {
 	}}
 }
 
-// utf8Only refuses, as InvalidArgument, a request whose path or query is not UTF-8 once
-// unescaped (PUT /v1/task/%D2/complete): the gateway would copy that text into a
-// protobuf string, which gRPC cannot send, and answer 500.
-func utf8Only(gw *runtime.ServeMux) http.Handler {
+// checkText refuses, as InvalidArgument, text the gateway would mishandle:
+//   - a path or query that is not UTF-8 once unescaped (PUT /v1/task/%D2/complete): the
+//     gateway would copy it into a protobuf string, which gRPC cannot send (a 500);
+//   - an Idempotency-Key that is not visible ASCII: gRPC drops such metadata silently,
+//     and the write would run without the idempotency its client asked for.
+func checkText(gw *runtime.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		query, err := url.QueryUnescape(r.URL.RawQuery)
-		if err != nil || !utf8.ValidString(r.URL.Path) || !utf8.ValidString(query) {
-			err := status.Error(codes.InvalidArgument, "the path and query must be UTF-8, percent-encoded")
+		var err error
+		query, qerr := url.QueryUnescape(r.URL.RawQuery)
+		switch {
+		case qerr != nil || !utf8.ValidString(r.URL.Path) || !utf8.ValidString(query):
+			err = status.Error(codes.InvalidArgument, "the path and query must be UTF-8, percent-encoded")
+		case slices.ContainsFunc(r.Header.Values(IdempotencyKeyHeader), notVisibleASCII):
+			err = status.Errorf(codes.InvalidArgument, "%s: the %s header must be a UUID", requestIDField, IdempotencyKeyHeader)
+		}
+		if err != nil {
 			runtime.HTTPError(r.Context(), gw, GatewayMarshaler(), w, r, err)
 			return
 		}
 		gw.ServeHTTP(w, r)
 	})
+}
+
+// notVisibleASCII reports whether s holds anything but HTTP's visible characters, ! to ~.
+func notVisibleASCII(s string) bool {
+	return strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' })
 }

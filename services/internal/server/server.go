@@ -341,7 +341,7 @@ func (s *Server) httpHandler() http.Handler {
 			runtime.WithErrorHandler(gatewayError),
 		}, s.gatewayLimits()...)
 		s.gwMux = runtime.NewServeMux(opts...)
-		mux.Handle("/v1/", utf8Only(s.gwMux))
+		mux.Handle("/v1/", checkText(s.gwMux))
 	}
 	return mux
 }

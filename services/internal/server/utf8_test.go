@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/server/servertest"
 )
 
@@ -26,5 +27,19 @@ func TestRESTRefusesTextThatIsNotUTF8(t *testing.T) {
 			require.Equal(t, http.StatusBadRequest, code, "%v", out)
 			require.True(t, strings.Contains(out["message"].(string), "UTF-8"), "%v", out)
 		})
+	}
+}
+
+// TestRESTRefusesAnIdempotencyKeyThatIsNotASCII: gRPC drops metadata that is not visible
+// ASCII without a word, so such a key would leave the write without the idempotency its
+// client asked for; it is refused instead.
+func TestRESTRefusesAnIdempotencyKeyThatIsNotASCII(t *testing.T) {
+	t.Parallel()
+	srv, _, _, _ := start(t, nil)
+	for _, key := range []string{"é", "\xff", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b\u00a0"} {
+		h := http.Header{server.IdempotencyKeyHeader: {key}}
+		code, out := servertest.RESTWithHeader(t, srv.HTTPAddr(), "POST", "/v1/task", "", h, `{"description":"d"}`)
+		require.Equal(t, http.StatusBadRequest, code, "%q: %v", key, out)
+		require.Contains(t, out["message"], "request_id", "%q", key)
 	}
 }
