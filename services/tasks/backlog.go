@@ -2,14 +2,15 @@ package tasks
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/ratelimit"
 )
 
 // backlogPoll is how often the gate reads the depth of taskhandler's queue: often, so
@@ -98,8 +99,9 @@ func (g *gate) admit(ctx context.Context) error {
 		case <-ctx.Done():
 			return status.FromContextError(ctx.Err()).Err()
 		case <-deadline:
-			return status.Errorf(codes.ResourceExhausted,
-				"taskhandler is %d events behind; nothing was changed, try again in a moment", n)
+			// A second is about what taskhandler needs to apply a full backlog.
+			return ratelimit.Status(fmt.Sprintf(
+				"taskhandler is %d events behind; nothing was changed, try again in a moment", n), time.Second)
 		case <-time.After(backlogPoll / 4):
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/ratelimit"
 	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/taskhandler"
 	"github.com/ates/ates/services/tasks/taskstest"
@@ -47,6 +48,9 @@ func TestWritesWaitForTaskhandlersBacklog(t *testing.T) {
 	_, err := env.Tasks.CreateTask(ctx, &tasksv1.CreateTaskRequest{Description: "one too many"})
 	require.Equal(t, codes.ResourceExhausted, status.Code(err), "err: %v", err)
 	require.ErrorContains(t, err, "nothing was changed, try again")
+	delay, ok := ratelimit.RetryAfter(err)
+	require.True(t, ok, "the refusal says when to try again (REST: Retry-After)")
+	require.Equal(t, time.Second, delay)
 	require.GreaterOrEqual(t, time.Since(start), 300*time.Millisecond, "it waited for the backlog first")
 	n, err := env.Deps.Broker.QueueDepth(context.Background(), env.Queue)
 	require.NoError(t, err)
