@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,4 +176,41 @@ func TestRegisterFloodIsLimited(t *testing.T) {
 	var n int
 	require.NoError(t, env.Pool.QueryRow(context.Background(), "SELECT count(*) FROM users").Scan(&n))
 	require.Equal(t, 1+accepted+2, n, "the admin, what the flood got in, and the two allowed after")
+}
+
+// TestConcurrentFailedLoginsAreLimited: guesses sent all at once are limited like guesses
+// sent one after another. Each call takes its token before the photo hash is looked at;
+// checking first and charging after the failure let every call in flight through, so
+// one address got as many guesses as it could send at once, not ten.
+func TestConcurrentFailedLoginsAreLimited(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	victim := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	attacker := authv1.NewAuthServiceClient(servertest.DialFrom(t, env.GRPCAddr, "127.0.0.2"))
+
+	const n = 200
+	codes := make(chan codes.Code, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			guess := fmt.Sprintf("wrong-guess-%04d", i)
+			if i == n-1 {
+				guess = victim.PhotoHash
+			}
+			_, err := attacker.Login(context.Background(), &authv1.LoginRequest{PhotoHash: guess})
+			codes <- status.Code(err)
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(codes)
+	answers := map[string]int{}
+	for c := range codes {
+		answers[c.String()]++
+	}
+	looked := answers["Unauthenticated"] + answers["OK"]
+	require.LessOrEqual(t, looked, 11, "guesses looked at: %v", answers)
+	require.Equal(t, n-looked, answers["ResourceExhausted"], "%v", answers)
 }

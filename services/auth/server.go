@@ -79,19 +79,24 @@ func (s *Server) Register(ctx context.Context, req *authv1.RegisterRequest) (*au
 // looking at the photo hash, so a refused guess tells nothing. A successful login
 // counts against neither.
 func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.LoginResponse, error) {
+	// Each attempt takes its tokens before the photo hash is looked at, so that attempts
+	// sent at once cannot all pass; only an attempt that failed keeps them.
 	addr := ratelimit.AddrKey(server.ClientAddr(ctx))
-	if err := s.limits.failedLoginsPerAddr.Check(addr); err != nil {
+	giveBackAddr, err := s.limits.failedLoginsPerAddr.Take(addr)
+	if err != nil {
 		return nil, err
 	}
-	if err := s.limits.failedLogins.Check(allClients); err != nil {
+	giveBackAll, err := s.limits.failedLogins.Take(allClients)
+	if err != nil {
+		giveBackAddr()
 		return nil, err
 	}
 	u, token, expires, err := s.store.Login(ctx, req.GetPhotoHash(), s.tokens)
 	if errors.Is(err, pgutil.ErrNotFound) {
-		s.limits.failedLoginsPerAddr.Charge(addr)
-		s.limits.failedLogins.Charge(allClients)
 		return nil, status.Error(codes.Unauthenticated, "unknown photo_hash")
 	}
+	giveBackAddr()
+	giveBackAll()
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}

@@ -12,11 +12,11 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"sync"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -44,9 +44,16 @@ const MaxKeys = 50_000
 type Limiter struct {
 	what    string
 	limit   Limit
-	buckets *lru.Cache[string, *rate.Limiter]
+	buckets *lru.Cache[string, *bucket]
 	refused prometheus.Counter
 	now     func() time.Time
+}
+
+// bucket is one key's tokens as of at.
+type bucket struct {
+	mu     sync.Mutex
+	tokens float64
+	at     time.Time
 }
 
 // Metrics counts refusals for a service's limiters.
@@ -72,7 +79,7 @@ func (m *Metrics) New(name, what string, l Limit) *Limiter {
 	if l.Off() {
 		return nil
 	}
-	buckets, _ := lru.New[string, *rate.Limiter](MaxKeys) // errors only for a size below 1
+	buckets, _ := lru.New[string, *bucket](MaxKeys) // errors only for a size below 1
 	return &Limiter{what: what, limit: l, buckets: buckets, refused: m.refused.WithLabelValues(name), now: time.Now}
 }
 
@@ -83,57 +90,63 @@ func (m *Metrics) Refuse(name, msg string, retryAfter time.Duration) error {
 	return Status(msg, retryAfter)
 }
 
-func (l *Limiter) bucket(key string) *rate.Limiter {
+func (l *Limiter) bucket(key string, now time.Time) *bucket {
 	if b, ok := l.buckets.Get(key); ok {
 		return b
 	}
-	b := rate.NewLimiter(rate.Every(l.limit.Every), l.limit.Burst)
+	b := &bucket{tokens: float64(l.limit.Burst), at: now}
 	if prev, ok, _ := l.buckets.PeekOrAdd(key, b); ok {
 		return prev
 	}
 	return b
 }
 
+// refill adds the tokens earned since b.at; the caller holds b.mu.
+func (l *Limiter) refill(b *bucket, now time.Time) {
+	if now.After(b.at) {
+		b.tokens = min(float64(l.limit.Burst), b.tokens+float64(now.Sub(b.at))/float64(l.limit.Every))
+		b.at = now
+	}
+}
+
 // Allow takes a token from key's bucket, or returns the ResourceExhausted status to
 // answer, which says how long until the bucket holds one again. A refusal takes nothing.
 func (l *Limiter) Allow(key string) error {
-	if l == nil {
-		return nil
-	}
-	b, now := l.bucket(key), l.now()
-	if b.AllowN(now, 1) {
-		return nil
-	}
-	return l.refuse(b, now)
+	_, err := l.Take(key)
+	return err
 }
 
-// Check returns nil while key's bucket holds a token, and the refusal otherwise; it
-// takes nothing. With Charge it limits only some outcomes of a call (failed logins):
-// Check before the call, Charge when the outcome is one that counts.
-func (l *Limiter) Check(key string) error {
+// Take is Allow that can give the token back: it limits only some outcomes of a call
+// (failed logins) when the call takes its token before it runs and gives it back if
+// the outcome is one that does not count. Taking first, rather than checking first and
+// charging after, is what keeps calls sent at once within the burst: every call in
+// flight holds a token. giveBack may be called more than once; only the first counts.
+func (l *Limiter) Take(key string) (giveBack func(), err error) {
 	if l == nil {
-		return nil
+		return func() {}, nil
 	}
-	b, now := l.bucket(key), l.now()
-	if b.TokensAt(now) >= 1 {
-		return nil
+	now := l.now()
+	b := l.bucket(key, now)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l.refill(b, now)
+	if b.tokens < 1 {
+		return nil, l.refuse(1 - b.tokens)
 	}
-	return l.refuse(b, now)
+	b.tokens--
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			l.refill(b, l.now())
+			b.tokens = min(float64(l.limit.Burst), b.tokens+1)
+		})
+	}, nil
 }
 
-// Charge takes a token from key's bucket even when it is empty: the bucket then owes
-// tokens and refuses Check for longer, so concurrent calls that all passed Check are
-// still paid for.
-func (l *Limiter) Charge(key string) {
-	if l == nil {
-		return
-	}
-	l.bucket(key).ReserveN(l.now(), 1)
-}
-
-func (l *Limiter) refuse(b *rate.Limiter, now time.Time) error {
+func (l *Limiter) refuse(missing float64) error {
 	l.refused.Inc()
-	missing := 1 - b.TokensAt(now)
 	wait := time.Duration(math.Ceil(missing * float64(l.limit.Every)))
 	return Status(fmt.Sprintf("too many %s; try again in %ds", l.what, RetryAfterSeconds(wait)), wait)
 }

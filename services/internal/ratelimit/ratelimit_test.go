@@ -50,24 +50,32 @@ func TestAllowTakesABurstThenOneEveryInterval(t *testing.T) {
 	require.Equal(t, 3.0, testutil.ToFloat64(lim.refused))
 }
 
-func TestCheckAndChargeCountOnlyWhatIsCharged(t *testing.T) {
+func TestTakeHoldsATokenUntilGivenBack(t *testing.T) {
 	t.Parallel()
 	lim, clk := newLimiter(t, Limit{Burst: 2, Every: 10 * time.Second})
-	for range 5 {
-		require.NoError(t, lim.Check("a"), "checking takes nothing")
-	}
-	lim.Charge("a")
-	lim.Charge("a")
-	require.Error(t, lim.Check("a"), "two charges empty a bucket of two")
+	first, err := lim.Take("a")
+	require.NoError(t, err)
+	second, err := lim.Take("a")
+	require.NoError(t, err)
+	_, err = lim.Take("a")
+	require.Error(t, err, "two calls in flight hold both tokens of a bucket of two")
 
-	// Calls that all passed Check before any was charged still pay: the bucket owes.
-	lim.Charge("a")
-	lim.Charge("a")
-	delay, _ := RetryAfter(lim.Check("a"))
-	require.Equal(t, 30*time.Second, delay, "two tokens owed and one to take")
-	clk.advance(30 * time.Second)
-	require.NoError(t, lim.Check("a"))
-	require.Equal(t, 2.0, testutil.ToFloat64(lim.refused))
+	first()
+	first()
+	third, err := lim.Take("a")
+	require.NoError(t, err, "a token given back can be taken again")
+	_, err = lim.Take("a")
+	require.Error(t, err, "giving back twice gives back one token")
+	second()
+	third()
+	clk.advance(time.Hour)
+	for range 2 {
+		_, err = lim.Take("a")
+		require.NoError(t, err)
+	}
+	delay, _ := RetryAfter(lim.Allow("a"))
+	require.Equal(t, 10*time.Second, delay, "tokens given back never fill a bucket past its burst")
+	require.Equal(t, 3.0, testutil.ToFloat64(lim.refused))
 }
 
 func TestOffLetsEverythingThrough(t *testing.T) {
@@ -76,8 +84,9 @@ func TestOffLetsEverythingThrough(t *testing.T) {
 	require.Nil(t, lim)
 	for range 100 {
 		require.NoError(t, lim.Allow("a"))
-		lim.Charge("a")
-		require.NoError(t, lim.Check("a"))
+		giveBack, err := lim.Take("a")
+		require.NoError(t, err)
+		giveBack()
 	}
 }
 
