@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
@@ -233,4 +236,56 @@ func TestGRPCIdleConnectionClosed(t *testing.T) {
 	require.True(t, conn.WaitForStateChange(ctx, connectivity.Ready), "the server closed the idle connection")
 	_, err = tasksv1.NewTaskServiceClient(conn).ListTasks(ctx, &tasksv1.ListTasksRequest{})
 	require.NoError(t, err, "and the next call reconnects")
+}
+
+// TestGRPCSlowRequest: a gRPC call whose request message never arrives is ended after
+// ATES_HTTP_READ_TIMEOUT, as a slow REST request is. Before, only the handshake was
+// bounded: a stream that announced a message and sent nothing held its goroutine and
+// its connection for ever (the idle timeout does not count a connection with a call in
+// progress as idle), so streams opened without end were a memory exhaustion attack
+// that needs no token.
+func TestGRPCSlowRequest(t *testing.T) {
+	t.Parallel()
+	srv, conn, _, _ := startWith(t, server.Options{
+		Public:    []string{tasksv1.TaskService_ListTasks_FullMethodName},
+		Transport: config.Transport{ReadTimeout: 300 * time.Millisecond},
+	})
+	c, err := net.Dial("tcp", srv.GRPCAddr())
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Write([]byte(http2.ClientPreface))
+	require.NoError(t, err)
+	fr := http2.NewFramer(c, c)
+	require.NoError(t, fr.WriteSettings())
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":path", "/" + tasksv1.TaskService_ServiceDesc.ServiceName + "/ListTasks"},
+		{":authority", "ates"}, {"content-type", "application/grpc"}, {"te", "trailers"},
+	} {
+		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
+	}
+	require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true}))
+	require.NoError(t, fr.WriteData(1, false, []byte{0, 0, 0, 0, 100}), "a message of 100 bytes is announced, and none is sent")
+
+	start := time.Now()
+	require.NoError(t, c.SetReadDeadline(start.Add(5*time.Second)))
+	for ended := false; !ended; {
+		f, err := fr.ReadFrame()
+		require.NoError(t, err, "the call whose message never came was not ended")
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				require.NoError(t, fr.WriteSettingsAck())
+			}
+		case *http2.RSTStreamFrame:
+			ended = f.StreamID == 1
+		case *http2.HeadersFrame:
+			ended = f.StreamID == 1 && f.StreamEnded()
+		}
+	}
+	require.Less(t, time.Since(start), 3*time.Second)
+
+	_, err = tasksv1.NewTaskServiceClient(conn).ListTasks(context.Background(), &tasksv1.ListTasksRequest{})
+	require.NoError(t, err, "a call whose request arrives runs as before")
 }

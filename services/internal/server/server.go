@@ -40,6 +40,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/tlsconf"
@@ -173,6 +174,7 @@ func (s *Server) buildGRPC() error {
 	s.registry.MustRegister(metrics)
 
 	chain := []grpc.UnaryServerInterceptor{
+		requestArrived,
 		logging.UnaryServerInterceptor(interceptorLogger(s.log), logging.WithLogOnEvents(logging.FinishCall)),
 		metrics.UnaryServerInterceptor(),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
@@ -182,6 +184,8 @@ func (s *Server) buildGRPC() error {
 
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(chain...),
+		grpc.ChainStreamInterceptor(streamStarted),
+		grpc.InTapHandle(boundRequestRead(s.opts.Transport.ReadTimeout)),
 		// The same cap as a REST body: protobuf is never longer than the JSON of the
 		// same request, so a request REST accepts always fits.
 		grpc.MaxRecvMsgSize(s.opts.Transport.MaxRequestBytes),
@@ -201,6 +205,41 @@ func (s *Server) buildGRPC() error {
 	reflection.Register(s.grpc)
 	metrics.InitializeMetrics(s.grpc)
 	return nil
+}
+
+// boundRequestRead ends a gRPC call whose request message has not arrived within
+// timeout, as the HTTP server's ReadTimeout ends a slow REST request: gRPC itself bounds
+// only the handshake, and a stream that announces a message and never sends it would
+// hold its goroutine and its connection (which is not idle while a call is open) for
+// ever. The first interceptor (requestArrived, streamStarted) stops the clock.
+func boundRequestRead(timeout time.Duration) tap.ServerInHandle {
+	return func(ctx context.Context, _ *tap.Info) (context.Context, error) {
+		ctx, cancel := context.WithCancelCause(ctx) // ended with the stream otherwise
+		t := time.AfterFunc(timeout, func() { cancel(errRequestTimeout) })
+		return context.WithValue(ctx, readTimerKey{}, t), nil
+	}
+}
+
+var errRequestTimeout = status.Error(codes.DeadlineExceeded, "the request did not arrive in time")
+
+type readTimerKey struct{}
+
+func stopReadTimer(ctx context.Context) {
+	if t, ok := ctx.Value(readTimerKey{}).(*time.Timer); ok {
+		t.Stop()
+	}
+}
+
+// requestArrived runs once a unary call's request has been read.
+func requestArrived(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	stopReadTimer(ctx)
+	return handler(ctx, req)
+}
+
+// streamStarted lets streaming calls (health checks, reflection) read at their pace.
+func streamStarted(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	stopReadTimer(ss.Context())
+	return handler(srv, ss)
 }
 
 // recovered turns a handler panic into Internal; the panic value goes to the log only.
