@@ -250,26 +250,11 @@ func TestGRPCSlowRequest(t *testing.T) {
 		Public:    []string{tasksv1.TaskService_ListTasks_FullMethodName},
 		Transport: config.Transport{ReadTimeout: 300 * time.Millisecond},
 	})
-	c, err := net.Dial("tcp", srv.GRPCAddr())
-	require.NoError(t, err)
-	defer c.Close()
-	_, err = c.Write([]byte(http2.ClientPreface))
-	require.NoError(t, err)
-	fr := http2.NewFramer(c, c)
-	require.NoError(t, fr.WriteSettings())
-	var block bytes.Buffer
-	enc := hpack.NewEncoder(&block)
-	for _, f := range [][2]string{
-		{":method", "POST"}, {":scheme", "http"}, {":path", "/" + tasksv1.TaskService_ServiceDesc.ServiceName + "/ListTasks"},
-		{":authority", "ates"}, {"content-type", "application/grpc"}, {"te", "trailers"},
-	} {
-		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
-	}
-	require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndHeaders: true}))
+	fr, block := rawGRPC(t, srv.GRPCAddr())
+	require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true}))
 	require.NoError(t, fr.WriteData(1, false, []byte{0, 0, 0, 0, 100}), "a message of 100 bytes is announced, and none is sent")
 
 	start := time.Now()
-	require.NoError(t, c.SetReadDeadline(start.Add(5*time.Second)))
 	for ended := false; !ended; {
 		f, err := fr.ReadFrame()
 		require.NoError(t, err, "the call whose message never came was not ended")
@@ -286,6 +271,63 @@ func TestGRPCSlowRequest(t *testing.T) {
 	}
 	require.Less(t, time.Since(start), 3*time.Second)
 
-	_, err = tasksv1.NewTaskServiceClient(conn).ListTasks(context.Background(), &tasksv1.ListTasksRequest{})
+	_, err := tasksv1.NewTaskServiceClient(conn).ListTasks(context.Background(), &tasksv1.ListTasksRequest{})
 	require.NoError(t, err, "a call whose request arrives runs as before")
+}
+
+// rawGRPC opens an HTTP/2 connection to a gRPC server, with its deadline 5s ahead, and
+// returns its framer and the header block of a ListTasks call.
+func rawGRPC(t *testing.T, addr string) (*http2.Framer, []byte) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	require.NoError(t, c.SetDeadline(time.Now().Add(5*time.Second)))
+	_, err = c.Write([]byte(http2.ClientPreface))
+	require.NoError(t, err)
+	fr := http2.NewFramer(c, c)
+	require.NoError(t, fr.WriteSettings())
+	var block bytes.Buffer
+	enc := hpack.NewEncoder(&block)
+	for _, f := range [][2]string{
+		{":method", "POST"}, {":scheme", "http"}, {":path", "/" + tasksv1.TaskService_ServiceDesc.ServiceName + "/ListTasks"},
+		{":authority", "ates"}, {"content-type", "application/grpc"}, {"te", "trailers"},
+	} {
+		require.NoError(t, enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]}))
+	}
+	return fr, block.Bytes()
+}
+
+// TestGRPCStreamsPerConnection: one connection holds at most server.MaxStreams calls at
+// once; the next is refused at once. Before, the number was unbounded (gRPC's default),
+// so one connection could open calls faster than the read timeout ends them, each
+// holding a goroutine.
+func TestGRPCStreamsPerConnection(t *testing.T) {
+	t.Parallel()
+	srv, _, _, _ := startWith(t, server.Options{Public: []string{tasksv1.TaskService_ListTasks_FullMethodName}})
+	fr, block := rawGRPC(t, srv.GRPCAddr())
+	last := uint32(2*server.MaxStreams + 1) // client streams are odd: 1, 3, 5...
+	for id := uint32(1); id <= last; id += 2 {
+		require.NoError(t, fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true}))
+	}
+	advertised := false
+	for {
+		f, err := fr.ReadFrame()
+		require.NoError(t, err, "the call past the limit was not refused")
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if v, ok := f.Value(http2.SettingMaxConcurrentStreams); ok {
+				require.Equal(t, uint32(server.MaxStreams), v)
+				advertised = true
+			}
+			if !f.IsAck() {
+				require.NoError(t, fr.WriteSettingsAck())
+			}
+		case *http2.RSTStreamFrame:
+			require.Equal(t, last, f.StreamID, "only the call past the limit is refused")
+			require.Equal(t, http2.ErrCodeRefusedStream, f.ErrCode)
+			require.True(t, advertised, "the server told the client its limit")
+			return
+		}
+	}
 }

@@ -190,6 +190,7 @@ func (s *Server) buildGRPC() error {
 		// same request, so a request REST accepts always fits.
 		grpc.MaxRecvMsgSize(s.opts.Transport.MaxRequestBytes),
 		grpc.ConnectionTimeout(s.opts.Transport.ReadTimeout),
+		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.Transport.IdleTimeout}),
 	}
 	if s.tls != nil {
@@ -206,6 +207,14 @@ func (s *Server) buildGRPC() error {
 	metrics.InitializeMetrics(s.grpc)
 	return nil
 }
+
+// MaxStreams bounds the calls one gRPC connection holds at once; a client past it has
+// its next call refused (REFUSED_STREAM, which gRPC clients retry once a call ends).
+// gRPC's default is no bound, so a single connection could open calls faster than the
+// read timeout ends them. A thousand is far more than a client needs: the REST gateway
+// and each service's connection to auth carry all their calls over one connection, and
+// the load test runs 64 callers.
+const MaxStreams = 1000
 
 // boundRequestRead ends a gRPC call whose request message has not arrived within
 // timeout, as the HTTP server's ReadTimeout ends a slow REST request: gRPC itself bounds
