@@ -214,3 +214,30 @@ func TestConcurrentFailedLoginsAreLimited(t *testing.T) {
 	require.LessOrEqual(t, looked, 11, "guesses looked at: %v", answers)
 	require.Equal(t, n-looked, answers["ResourceExhausted"], "%v", answers)
 }
+
+// TestConcurrentSuccessfulLoginsAreNotRefused: logins in flight hold a token each until
+// they answer, but a login that finds the bucket empty waits for them instead of being
+// refused, so many right logins at once from one address (a script, an office behind
+// one NAT address) all succeed.
+func TestConcurrentSuccessfulLoginsAreNotRefused(t *testing.T) {
+	t.Parallel()
+	env := newEnv(t)
+	client := authv1.NewAuthServiceClient(servertest.DialFrom(t, env.GRPCAddr, "127.0.0.2"))
+	users := make([]authtest.User, 30)
+	for i := range users {
+		users[i] = env.NewUser(t, authv1.Role_ROLE_WORKER)
+	}
+	errs := make(chan error, len(users))
+	var wg sync.WaitGroup
+	for _, u := range users {
+		wg.Go(func() {
+			_, err := client.Login(context.Background(), &authv1.LoginRequest{PhotoHash: u.PhotoHash})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}

@@ -82,21 +82,21 @@ func (s *Server) Login(ctx context.Context, req *authv1.LoginRequest) (*authv1.L
 	// Each attempt takes its tokens before the photo hash is looked at, so that attempts
 	// sent at once cannot all pass; only an attempt that failed keeps them.
 	addr := ratelimit.AddrKey(server.ClientAddr(ctx))
-	giveBackAddr, err := s.limits.failedLoginsPerAddr.Take(addr)
+	doneAddr, err := s.limits.failedLoginsPerAddr.Take(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
-	giveBackAll, err := s.limits.failedLogins.Take(allClients)
+	doneAll, err := s.limits.failedLogins.Take(ctx, allClients)
 	if err != nil {
-		giveBackAddr()
+		doneAddr(true)
 		return nil, err
 	}
+	failed := false
+	defer func() { doneAddr(!failed); doneAll(!failed) }()
 	u, token, expires, err := s.store.Login(ctx, req.GetPhotoHash(), s.tokens)
-	if errors.Is(err, pgutil.ErrNotFound) {
+	if failed = errors.Is(err, pgutil.ErrNotFound); failed {
 		return nil, status.Error(codes.Unauthenticated, "unknown photo_hash")
 	}
-	giveBackAddr()
-	giveBackAll()
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}

@@ -9,6 +9,7 @@
 package ratelimit
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/netip"
@@ -49,11 +50,14 @@ type Limiter struct {
 	now     func() time.Time
 }
 
-// bucket is one key's tokens as of at.
+// bucket is one key's tokens as of at. held counts the tokens taken by calls still in
+// flight (Take); changed is closed, and replaced, whenever one of them ends.
 type bucket struct {
-	mu     sync.Mutex
-	tokens float64
-	at     time.Time
+	mu      sync.Mutex
+	tokens  float64
+	at      time.Time
+	held    int
+	changed chan struct{}
 }
 
 // Metrics counts refusals for a service's limiters.
@@ -94,7 +98,7 @@ func (l *Limiter) bucket(key string, now time.Time) *bucket {
 	if b, ok := l.buckets.Get(key); ok {
 		return b
 	}
-	b := &bucket{tokens: float64(l.limit.Burst), at: now}
+	b := &bucket{tokens: float64(l.limit.Burst), at: now, changed: make(chan struct{})}
 	if prev, ok, _ := l.buckets.PeekOrAdd(key, b); ok {
 		return prev
 	}
@@ -112,18 +116,8 @@ func (l *Limiter) refill(b *bucket, now time.Time) {
 // Allow takes a token from key's bucket, or returns the ResourceExhausted status to
 // answer, which says how long until the bucket holds one again. A refusal takes nothing.
 func (l *Limiter) Allow(key string) error {
-	_, err := l.Take(key)
-	return err
-}
-
-// Take is Allow that can give the token back: it limits only some outcomes of a call
-// (failed logins) when the call takes its token before it runs and gives it back if
-// the outcome is one that does not count. Taking first, rather than checking first and
-// charging after, is what keeps calls sent at once within the burst: every call in
-// flight holds a token. giveBack may be called more than once; only the first counts.
-func (l *Limiter) Take(key string) (giveBack func(), err error) {
 	if l == nil {
-		return func() {}, nil
+		return nil
 	}
 	now := l.now()
 	b := l.bucket(key, now)
@@ -131,18 +125,60 @@ func (l *Limiter) Take(key string) (giveBack func(), err error) {
 	defer b.mu.Unlock()
 	l.refill(b, now)
 	if b.tokens < 1 {
-		return nil, l.refuse(1 - b.tokens)
+		return l.refuse(1 - b.tokens)
 	}
 	b.tokens--
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			b.mu.Lock()
+	return nil
+}
+
+// Take limits only some outcomes of a call (failed logins): the call takes a token
+// before it runs, and done(true) gives it back when the outcome is one that does not
+// count. Taking first, rather than checking first and charging after, is what keeps
+// calls sent at once within the burst: each call in flight holds a token. So that calls
+// which will give their tokens back do not refuse others meanwhile, a call that finds
+// the bucket empty while calls in flight hold tokens waits (until ctx ends) for them to
+// finish, and is refused only if the bucket is empty with none in flight. done must be
+// called once the outcome is known; later calls do nothing.
+func (l *Limiter) Take(ctx context.Context, key string) (done func(giveBack bool), err error) {
+	if l == nil {
+		return func(bool) {}, nil
+	}
+	b := l.bucket(key, l.now())
+	for {
+		b.mu.Lock()
+		l.refill(b, l.now())
+		if b.tokens >= 1 {
+			b.tokens--
+			b.held++
+			b.mu.Unlock()
+			var once sync.Once
+			return func(giveBack bool) { once.Do(func() { l.release(b, giveBack) }) }, nil
+		}
+		if b.held == 0 {
 			defer b.mu.Unlock()
-			l.refill(b, l.now())
-			b.tokens = min(float64(l.limit.Burst), b.tokens+1)
-		})
-	}, nil
+			return nil, l.refuse(1 - b.tokens)
+		}
+		changed := b.changed
+		b.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// release ends a Take, giving its token back or not, and wakes the calls waiting.
+func (l *Limiter) release(b *bucket, giveBack bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if giveBack {
+		l.refill(b, l.now())
+		b.tokens = min(float64(l.limit.Burst), b.tokens+1)
+	}
+	b.held--
+	close(b.changed)
+	b.changed = make(chan struct{})
 }
 
 func (l *Limiter) refuse(missing float64) error {

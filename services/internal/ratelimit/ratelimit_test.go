@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 	"time"
@@ -50,32 +51,62 @@ func TestAllowTakesABurstThenOneEveryInterval(t *testing.T) {
 	require.Equal(t, 3.0, testutil.ToFloat64(lim.refused))
 }
 
-func TestTakeHoldsATokenUntilGivenBack(t *testing.T) {
+func TestTakeHoldsATokenUntilDone(t *testing.T) {
 	t.Parallel()
 	lim, clk := newLimiter(t, Limit{Burst: 2, Every: 10 * time.Second})
-	first, err := lim.Take("a")
+	ctx := context.Background()
+	first, err := lim.Take(ctx, "a")
 	require.NoError(t, err)
-	second, err := lim.Take("a")
+	second, err := lim.Take(ctx, "a")
 	require.NoError(t, err)
-	_, err = lim.Take("a")
-	require.Error(t, err, "two calls in flight hold both tokens of a bucket of two")
 
-	first()
-	first()
-	third, err := lim.Take("a")
-	require.NoError(t, err, "a token given back can be taken again")
-	_, err = lim.Take("a")
-	require.Error(t, err, "giving back twice gives back one token")
-	second()
-	third()
+	// A third call waits for the two in flight: the first gives its token back, and the
+	// third takes it.
+	third := make(chan error, 1)
+	go func() {
+		done, err := lim.Take(ctx, "a")
+		if err == nil {
+			done(false)
+		}
+		third <- err
+	}()
+	select {
+	case err := <-third:
+		t.Fatalf("the third call did not wait for the two in flight: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	first(true)
+	first(true)
+	require.NoError(t, <-third, "a token given back is taken by the call waiting")
+
+	// The second keeps its token: the bucket is empty with nothing in flight, and
+	// refuses at once.
+	second(false)
+	_, err = lim.Take(ctx, "a")
+	require.Equal(t, codes.ResourceExhausted, status.Code(err))
+	delay, _ := RetryAfter(err)
+	require.Equal(t, 10*time.Second, delay)
+
+	// A wait ends with the caller's context.
+	clk.advance(10 * time.Second)
+	held, err := lim.Take(ctx, "a")
+	require.NoError(t, err)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = lim.Take(short, "a")
+	require.Equal(t, codes.DeadlineExceeded, status.Code(err))
+	held(true)
+
 	clk.advance(time.Hour)
 	for range 2 {
-		_, err = lim.Take("a")
+		done, err := lim.Take(ctx, "a")
 		require.NoError(t, err)
+		done(true)
 	}
-	delay, _ := RetryAfter(lim.Allow("a"))
-	require.Equal(t, 10*time.Second, delay, "tokens given back never fill a bucket past its burst")
-	require.Equal(t, 3.0, testutil.ToFloat64(lim.refused))
+	require.NoError(t, lim.Allow("a"))
+	require.NoError(t, lim.Allow("a"))
+	require.Error(t, lim.Allow("a"), "tokens given back never fill a bucket past its burst")
+	require.Equal(t, 2.0, testutil.ToFloat64(lim.refused))
 }
 
 func TestOffLetsEverythingThrough(t *testing.T) {
@@ -84,9 +115,9 @@ func TestOffLetsEverythingThrough(t *testing.T) {
 	require.Nil(t, lim)
 	for range 100 {
 		require.NoError(t, lim.Allow("a"))
-		giveBack, err := lim.Take("a")
+		done, err := lim.Take(context.Background(), "a")
 		require.NoError(t, err)
-		giveBack()
+		done(false)
 	}
 }
 
