@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
@@ -330,4 +331,29 @@ func TestGRPCStreamsPerConnection(t *testing.T) {
 			return
 		}
 	}
+}
+
+// TestGRPCMetadataCap: a gRPC call's metadata is bounded (server.MaxMetadataBytes) as
+// its message is. gRPC's default was 16 MiB a call, so the 64 KiB message cap bounded
+// little: 16 MiB of headers were held for as long as the call lasted.
+func TestGRPCMetadataCap(t *testing.T) {
+	t.Parallel()
+	srv, conn, _, _ := startWith(t, server.Options{Public: []string{tasksv1.TaskService_ListTasks_FullMethodName}})
+	client := tasksv1.NewTaskServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := client.ListTasks(metadata.AppendToOutgoingContext(ctx, "x-small", strings.Repeat("a", 8<<10)), &tasksv1.ListTasksRequest{})
+	require.NoError(t, err)
+	_, err = client.ListTasks(metadata.AppendToOutgoingContext(ctx, "x-large", strings.Repeat("a", server.MaxMetadataBytes)), &tasksv1.ListTasksRequest{})
+	require.Error(t, err, "metadata past the cap")
+	_, err = client.ListTasks(ctx, &tasksv1.ListTasksRequest{})
+	require.NoError(t, err, "and the connection still serves")
+
+	req, err := http.NewRequest("GET", "http://"+srv.HTTPAddr()+"/v1/tasks", nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Large", strings.Repeat("a", 2*server.MaxMetadataBytes))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode, "REST headers, which become metadata, have the same bound")
 }

@@ -142,7 +142,9 @@ func New(opts Options) (*Server, error) {
 		ReadTimeout:  opts.Transport.ReadTimeout,
 		WriteTimeout: opts.Transport.WriteTimeout,
 		IdleTimeout:  opts.Transport.IdleTimeout,
-		TLSConfig:    s.tls,
+		// REST headers become gRPC metadata: the same bound (HTTP answers 431).
+		MaxHeaderBytes: MaxMetadataBytes,
+		TLSConfig:      s.tls,
 	}
 	return s, nil
 }
@@ -191,6 +193,7 @@ func (s *Server) buildGRPC() error {
 		grpc.MaxRecvMsgSize(s.opts.Transport.MaxRequestBytes),
 		grpc.ConnectionTimeout(s.opts.Transport.ReadTimeout),
 		grpc.MaxConcurrentStreams(MaxStreams),
+		grpc.MaxHeaderListSize(MaxMetadataBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: s.opts.Transport.IdleTimeout}),
 	}
 	if s.tls != nil {
@@ -215,6 +218,12 @@ func (s *Server) buildGRPC() error {
 // and each service's connection to auth carry all their calls over one connection, and
 // the load test runs 64 callers.
 const MaxStreams = 1000
+
+// MaxMetadataBytes bounds a gRPC call's metadata (its HTTP/2 header list), as
+// MaxRequestBytes bounds its message; gRPC's default is 16 MiB. aTES's calls send a
+// token, perhaps an Idempotency-Key and trace context, and the REST gateway what it
+// forwards of the HTTP headers: a few hundred bytes.
+const MaxMetadataBytes = 64 << 10
 
 // boundRequestRead ends a gRPC call whose request message has not arrived within
 // timeout, as the HTTP server's ReadTimeout ends a slow REST request: gRPC itself bounds
