@@ -113,7 +113,9 @@ func brokerDefinitions(cfg config.Config, admin bool) ([]byte, []string, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	defs, err := broker.Definitions(events.Topology(names), grants)
+	top := events.Topology(names)
+	top.RetryTTL = cfg.EventRetryMax
+	defs, err := broker.Definitions(top, grants)
 	if err != nil {
 		return nil, nil, err
 	}
