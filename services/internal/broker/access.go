@@ -60,7 +60,7 @@ func RetryPolicy(exchange string) string { return exchange + ".retry-ttl" }
 // that `rabbitmqctl import_definitions` reads and that a node loads at boot with the
 // load_definitions setting. Importing it creates or updates the users (with their
 // passwords, salted and hashed here), their permissions, the exchanges, queues and
-// bindings; it deletes nothing. The queues are declared with exactly the arguments
+// bindings, and the retry queues' policy (Topology.RetryTTL); it deletes nothing. The queues are declared with exactly the arguments
 // Conn.DeclareQueue uses.
 func Definitions(top Topology, grants []Grant) ([]byte, error) {
 	type obj = map[string]any
