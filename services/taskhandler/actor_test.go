@@ -85,3 +85,47 @@ func TestAssignmentsNeedAManagerOrAnAdminAsActor(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n, "rejections are not dead letters")
 }
+
+// TestADeactivatedManagerCannotAssign: a manager who was deactivated (who can no longer
+// log in, so the API would refuse them) is no actor for task_assign or tasks_reassign
+// either; their events are recorded as rejected and move no money.
+func TestADeactivatedManagerCannotAssign(t *testing.T) {
+	t.Parallel()
+	env := taskstest.Start(t, taskstest.Options{})
+	env.NewUser(t, authv1.Role_ROLE_WORKER)
+	env.NewUser(t, authv1.Role_ROLE_WORKER)
+	manager := env.NewUser(t, authv1.Role_ROLE_MANAGER)
+	gone := env.NewUser(t, authv1.Role_ROLE_MANAGER)
+	ctx := context.Background()
+
+	created, err := env.Tasks.CreateTask(manager.Context(ctx), &tasksv1.CreateTaskRequest{Description: "wanted", Wait: true})
+	require.NoError(t, err)
+	task, holder := created.GetId(), created.GetTask().GetAssignedTo()
+	_, err = env.Pool.Exec(ctx, "UPDATE users SET active = false WHERE id = $1", gone.ID)
+	require.NoError(t, err)
+	money := func() (n int, total int64) {
+		require.NoError(t, env.Pool.QueryRow(ctx, "SELECT count(*), coalesce(sum(amount), 0) FROM audit_log").Scan(&n, &total))
+		return n, total
+	}
+	rows, total := money()
+	require.Equal(t, 1, rows, "the creation's fee")
+
+	for key, msg := range map[string]proto.Message{
+		events.TaskAssign:    &eventsv1.TaskAssign{TaskId: task, ActorId: gone.ID.String()},
+		events.TasksReassign: &eventsv1.TasksReassign{TaskIds: []string{task}, ActorId: gone.ID.String()},
+	} {
+		id, err := env.Deps.Broker.Publish(ctx, key, msg)
+		require.NoError(t, err)
+		eventually(t, "the event is settled", func() bool {
+			return count(t, env, "SELECT count(*) FROM processed_events WHERE event_id = $1", id) == 1
+		})
+		var outcome, reason string
+		require.NoError(t, env.Pool.QueryRow(ctx, "SELECT outcome, coalesce(reason, '') FROM processed_events WHERE event_id = $1", id).Scan(&outcome, &reason))
+		require.Equal(t, "rejected", outcome, "%s by a deactivated manager", key)
+		require.Contains(t, reason, "deactivated")
+	}
+	n, after := money()
+	require.Equal(t, rows, n, "no fee charged")
+	require.Equal(t, total, after, "no money moved")
+	require.Equal(t, 1, count(t, env, "SELECT count(*) FROM tasks WHERE id = $1 AND assignee_id = $2", task, holder), "the task did not move")
+}

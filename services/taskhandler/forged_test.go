@@ -5,7 +5,10 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/google/uuid"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	eventsv1 "github.com/ates/ates/gen/events/v1"
@@ -21,7 +24,8 @@ import (
 // (but not its signing key) publishes a task_complete for another worker's task, naming
 // that worker, which no actor check can tell from the API's own. It is dead-lettered
 // unread, and no money moves; with the mailsender's password the broker refuses the
-// publish outright.
+// publish to the events exchange outright, and a copy through the dead-letter exchange
+// (which that user may write to) is dead-lettered too.
 func TestAForgedCompletionMovesNoMoney(t *testing.T) {
 	t.Parallel()
 	env := taskstest.Start(t, taskstest.Options{})
@@ -57,14 +61,35 @@ func TestAForgedCompletionMovesNoMoney(t *testing.T) {
 	_, err = forger(events.Mailsender, nil).Publish(ctx, events.TaskComplete, complete)
 	require.True(t, broker.IsAccessRefused(err), "the mailsender user may not publish to the events exchange: %v", err)
 
+	// The mailsender user may write to the dead-letter exchange, which is direct (no
+	// topic permissions) and reaches taskhandler's queue under its name: the way in past
+	// the broker's permissions, with the routing key in the header retry copies carry.
+	body, err := proto.Marshal(complete)
+	require.NoError(t, err)
+	viaDLX := amqp.Publishing{
+		MessageId: uuid.NewString(), Type: "events.v1.TaskComplete", AppId: "tasks", Body: body,
+		Headers: amqp.Table{"x-ates-routing-key": events.TaskComplete},
+	}
+	otherKey.Sign(&viaDLX)
+	mconn, err := amqp.Dial(urls[events.Mailsender])
+	require.NoError(t, err)
+	defer mconn.Close()
+	mch, err := mconn.Channel()
+	require.NoError(t, err)
+	require.NoError(t, mch.Confirm(false))
+	conf, err := mch.PublishWithDeferredConfirm(env.Config.Exchange+".dlx", env.Queue, true, false, viaDLX)
+	require.NoError(t, err)
+	require.True(t, conf.Wait(), "the mailsender user may write to the dead-letter exchange")
+	forged = append(forged, viaDLX.MessageId)
+
 	dead := map[string]string{}
-	eventually(t, "both forged completions are dead-lettered", func() bool {
+	eventually(t, "every forged completion is dead-lettered", func() bool {
 		d, err := env.Deps.Broker.Get(ctx, broker.DeadLetterQueue(env.Queue))
 		require.NoError(t, err)
 		if d != nil {
 			dead[d.EventID] = d.DeadLetterReason()
 		}
-		return len(dead) == 2
+		return len(dead) == len(forged)
 	})
 	for _, id := range forged {
 		require.Contains(t, dead[id], "not signed by its trusted producer")

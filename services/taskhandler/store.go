@@ -323,7 +323,8 @@ func (s *store) unchangeable(ctx context.Context, q *taskhandlerdb.Queries, task
 // API checks the caller before it publishes; this check is for events that did not come
 // through it (a forged or replayed message), so an event can never do more than its
 // actor may. The role is read in the event's transaction, from the users table auth
-// writes: a user demoted before the event is applied cannot assign any more.
+// writes: a user demoted or deactivated before the event is applied cannot assign any
+// more (a deactivated user cannot log in, so the API would refuse them too).
 func mayAssign(ctx context.Context, q *taskhandlerdb.Queries, actor uuid.UUID) error {
 	u, err := q.UserGetRole(ctx, actor)
 	switch {
@@ -333,6 +334,8 @@ func mayAssign(ctx context.Context, q *taskhandlerdb.Queries, actor uuid.UUID) e
 		return fmt.Errorf("read the actor's role: %w", err)
 	case u.Role != "manager" && u.Role != "admin":
 		return reject("actor %s has the role %s; only a manager or an admin may assign tasks", actor, u.Role)
+	case !u.Active:
+		return reject("actor %s is deactivated; only an active manager or admin may assign tasks", actor)
 	}
 	return nil
 }

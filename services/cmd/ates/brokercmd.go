@@ -54,7 +54,7 @@ func brokerCmd(ctx context.Context, cfg config.Config, args []string, stdout io.
 	}
 	if verb == "definitions" {
 		if *out != "" {
-			return os.WriteFile(*out, defs, 0o600)
+			return writePrivate(*out, defs)
 		}
 		_, err := fmt.Fprintln(stdout, string(defs))
 		return err
@@ -113,7 +113,9 @@ func brokerDefinitions(cfg config.Config, admin bool) ([]byte, []string, error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	defs, err := broker.Definitions(events.Topology(names), grants)
+	top := events.Topology(names)
+	top.RetryTTL = cfg.EventRetryMax
+	defs, err := broker.Definitions(top, grants)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -134,4 +136,23 @@ func loginOf(setting, raw string) (events.Login, error) {
 		return events.Login{}, fmt.Errorf("%s: only the default virtual host / is supported, not %q", setting, strings.TrimPrefix(u.Path, "/"))
 	}
 	return events.Login{User: u.User.Username(), Password: password}, nil
+}
+
+// writePrivate writes data to the file path, readable and writable by its owner only,
+// also when the file existed with wider permissions (which os.WriteFile would keep): the
+// definitions hold password hashes.
+func writePrivate(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -36,4 +39,24 @@ func TestBrokerSetupNeverDowngradesTheOperator(t *testing.T) {
 	cfg.Broker.TaskhandlerURL = "amqp://guest:other@127.0.0.1:5672/"
 	_, _, err = brokerDefinitions(cfg, false)
 	require.ErrorContains(t, err, "the user of ATES_AMQP_URL")
+}
+
+// TestBrokerDefinitionsFileIsPrivate: `ates broker definitions --out FILE` holds every
+// service user's password hash (salted SHA-256: quick to guess against), so the file is
+// readable by its owner only, also when it existed before with wider permissions
+// (os.WriteFile keeps those of a file it truncates).
+func TestBrokerDefinitionsFileIsPrivate(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.LoadFrom(map[string]string{"ATES_TASKS_AMQP_URL": "amqp://ates-tasks:tasks-pw@127.0.0.1:5672/"})
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "definitions.json")
+	require.NoError(t, os.WriteFile(out, []byte("old"), 0o644))
+	require.NoError(t, os.Chmod(out, 0o644)) // whatever the umask
+	require.NoError(t, brokerCmd(t.Context(), cfg, []string{"definitions", "--out", out}, io.Discard))
+	fi, err := os.Stat(out)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	body, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.Contains(t, string(body), "ates-tasks")
 }

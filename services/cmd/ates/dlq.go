@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -142,25 +145,48 @@ func printDeadLetters(w io.Writer, dead string, letters []broker.DeadLetter) err
 		if len(reason) > 120 {
 			reason = reason[:117] + "..."
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", l.EventID, l.Type, l.RoutingKey, l.Attempt, at, reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", printable(l.EventID), printable(l.Type), printable(l.RoutingKey),
+			l.Attempt, at, printable(reason))
 	}
 	return tw.Flush()
 }
 
 func showDeadLetter(w io.Writer, l broker.DeadLetter) error {
 	fmt.Fprintf(w, "event id:     %s\ntype:         %s\nrouting key:  %s\npublished by: %s at %s\n",
-		l.EventID, l.Type, l.RoutingKey, l.AppID, l.Timestamp.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "attempts:     %d\ndead at:      %s\nreason:       %s\nheaders:\n", l.Attempt, l.DeadAt.UTC().Format(time.RFC3339), l.Reason)
+		printable(l.EventID), printable(l.Type), printable(l.RoutingKey), printable(l.AppID), l.Timestamp.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "attempts:     %d\ndead at:      %s\nreason:       %s\nheaders:\n", l.Attempt, l.DeadAt.UTC().Format(time.RFC3339), printable(l.Reason))
 	keys := make([]string, 0, len(l.Headers))
 	for k := range l.Headers {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		fmt.Fprintf(w, "  %s: %v\n", k, l.Headers[k])
+		fmt.Fprintf(w, "  %s: %s\n", printable(k), printable(fmt.Sprint(l.Headers[k])))
 	}
-	fmt.Fprintf(w, "payload:\n  %s\n", payloadJSON(l.Type, l.Body))
+	fmt.Fprintf(w, "payload:\n  %s\n", payloadJSON(l.Type, l.Body)) // protojson escapes control characters
 	return nil
+}
+
+// printable is s with control and format characters (and bytes that are not UTF-8)
+// escaped, as Go would quote them. Everything dlq prints of a message comes from whoever
+// published it, and anyone who may publish can get a message into a dead-letter queue:
+// raw, a terminal escape sequence could rewrite what the operator reads.
+func printable(s string) string {
+	var b strings.Builder
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[0])
+		case unicode.IsControl(r) || unicode.Is(unicode.Cf, r):
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[:size])
+		}
+		s = s[size:]
+	}
+	return b.String()
 }
 
 // payloadJSON decodes body as the protobuf message type names, or says why it cannot.

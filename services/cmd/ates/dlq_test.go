@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	"github.com/ates/ates/services/internal/broker"
@@ -116,4 +117,36 @@ func ates(t *testing.T, stdin string, args ...string) string {
 	var stdout bytes.Buffer
 	require.NoError(t, run(t.Context(), args, strings.NewReader(stdin), &stdout), "ates %s", strings.Join(args, " "))
 	return stdout.String()
+}
+
+// TestDeadLettersCannotWriteToTheTerminal: everything `ates dlq list` and `show` print
+// of a dead letter comes from the message, and anyone who may publish can get a message
+// into a dead-letter queue (a forged event is dead-lettered with its properties; any
+// consumer's user can write to every dead-letter queue directly). Control characters,
+// such as a terminal's escape sequences that rewrite the screen the operator reads, are
+// printed escaped.
+func TestDeadLettersCannotWriteToTheTerminal(t *testing.T) {
+	t.Parallel()
+	const esc = "\x1b[2J\x1b]0;owned\a\r"
+	l := broker.DeadLetter{
+		Delivery: broker.Delivery{
+			EventID: "id" + esc, Type: "type" + esc, RoutingKey: "key" + esc, AppID: "app" + esc,
+			Headers: map[string]any{"h" + esc: "v" + esc, "bytes": []byte(esc)},
+			Body:    []byte(esc),
+		},
+		Reason: "reason" + esc,
+	}
+	body, err := proto.Marshal(&eventsv1.TaskCreate{Description: "description" + esc})
+	require.NoError(t, err)
+	decoded := broker.DeadLetter{Delivery: broker.Delivery{Type: "events.v1.TaskCreate", Body: body}}
+	var list, show bytes.Buffer
+	require.NoError(t, printDeadLetters(&list, "q.dead", []broker.DeadLetter{l, decoded}))
+	require.NoError(t, showDeadLetter(&show, l))
+	require.NoError(t, showDeadLetter(&show, decoded))
+	for name, out := range map[string]string{"list": list.String(), "show": show.String()} {
+		require.NotContains(t, out, "\x1b", "%s prints an escape character", name)
+		require.NotContains(t, out, "\a", name)
+		require.NotContains(t, out, "\r", name)
+		require.Contains(t, out, "owned", "%s still shows what the message says", name)
+	}
 }

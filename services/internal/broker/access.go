@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
+	"time"
 )
 
 // DenyAll is the permission pattern that matches no name.
@@ -40,13 +42,25 @@ type Grant struct {
 type Topology struct {
 	Exchange string
 	Queues   []QueueSpec
+	// RetryTTL, when positive, bounds how long any message stays in a retry queue (a
+	// policy's message-ttl; the lower of it and a message's own expiration applies). A
+	// retry queue expires only the message at its head, and every consumer may write to
+	// every retry queue (the dead-letter exchange is direct: no per-key permissions), so
+	// without a bound one message put there without an expiration would hold back all
+	// the queue's retries for ever. Set it to the consumers' longest retry delay
+	// (ATES_EVENT_RETRY_MAX): a shorter one only brings retries back sooner.
+	RetryTTL time.Duration
 }
+
+// RetryPolicy is the name of the policy that carries Topology.RetryTTL for exchange's
+// queues.
+func RetryPolicy(exchange string) string { return exchange + ".retry-ttl" }
 
 // Definitions renders topology and grants as a RabbitMQ definitions document: the JSON
 // that `rabbitmqctl import_definitions` reads and that a node loads at boot with the
 // load_definitions setting. Importing it creates or updates the users (with their
 // passwords, salted and hashed here), their permissions, the exchanges, queues and
-// bindings; it deletes nothing. The queues are declared with exactly the arguments
+// bindings, and the retry queues' policy (Topology.RetryTTL); it deletes nothing. The queues are declared with exactly the arguments
 // Conn.DeclareQueue uses.
 func Definitions(top Topology, grants []Grant) ([]byte, error) {
 	type obj = map[string]any
@@ -89,8 +103,21 @@ func Definitions(top Topology, grants []Grant) ([]byte, error) {
 			bind(top.Exchange, spec.Name, key)
 		}
 	}
+	policies := []obj{}
+	if top.RetryTTL > 0 && len(top.Queues) > 0 {
+		retries := make([]string, len(top.Queues))
+		for i, spec := range top.Queues {
+			retries[i] = regexp.QuoteMeta(RetryQueue(spec.Name))
+		}
+		policies = append(policies, obj{
+			"vhost": vhost, "name": RetryPolicy(top.Exchange), "pattern": "^(" + strings.Join(retries, "|") + ")$",
+			"apply-to": "queues", "priority": 0,
+			"definition": obj{"message-ttl": max(top.RetryTTL.Milliseconds(), 1)},
+		})
+	}
 	return json.MarshalIndent(obj{
 		"vhosts":            []obj{{"name": vhost}},
+		"policies":          policies,
 		"users":             users,
 		"permissions":       perms,
 		"topic_permissions": topics,
@@ -143,6 +170,16 @@ func ImportDefinitionsHTTP(ctx context.Context, base, user, password string, def
 // error.
 func DeleteUser(ctx context.Context, user string) error {
 	err := rabbitmqctl(ctx, nil, "delete_user", user)
+	if err != nil && strings.Contains(err.Error(), "does not exist") {
+		return nil
+	}
+	return err
+}
+
+// ClearPolicy deletes a policy (such as RetryPolicy's) with rabbitmqctl; a policy that
+// does not exist is no error.
+func ClearPolicy(ctx context.Context, name string) error {
+	err := rabbitmqctl(ctx, nil, "clear_policy", name)
 	if err != nil && strings.Contains(err.Error(), "does not exist") {
 		return nil
 	}

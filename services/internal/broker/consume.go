@@ -246,24 +246,31 @@ func (cons *consumer) process(ctx context.Context, raw amqp.Delivery) {
 		cons.retryLater(ctx, raw, d, d.Attempt-1, errPaused, log)
 		return
 	}
+	// The routing key comes from the message (for a copy through the dead-letter
+	// exchange, from a header any consumer's user can set): keys without a route share
+	// one label, so made-up keys cannot add metric series without bound.
+	key := d.RoutingKey
+	if _, ok := cons.routes[key]; !ok {
+		key = unroutedLabel
+	}
 	start := time.Now()
 	err := cons.handle(ctx, d, log)
-	cons.metrics.duration.WithLabelValues(d.RoutingKey).Observe(time.Since(start).Seconds())
+	cons.metrics.duration.WithLabelValues(key).Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
-		cons.metrics.events.WithLabelValues(d.RoutingKey, outcomeAcked).Inc()
+		cons.metrics.events.WithLabelValues(key, outcomeAcked).Inc()
 		if err := raw.Ack(false); err != nil {
 			log.Warn("ack failed; the event will be delivered again (and found applied)", "error", err)
 		}
 	case IsPermanent(err):
-		cons.metrics.events.WithLabelValues(d.RoutingKey, outcomeDeadLettered).Inc()
+		cons.metrics.events.WithLabelValues(key, outcomeDeadLettered).Inc()
 		if errors.Is(err, ErrUnverified) {
-			cons.metrics.unverified.WithLabelValues(d.RoutingKey).Inc()
+			cons.metrics.unverified.WithLabelValues(key).Inc()
 		}
 		log.Error("event can never be applied; dead-lettering", "error", err, "app_id", d.AppID)
 		cons.deadLetter(ctx, raw, d, err, log)
 	default:
-		cons.metrics.events.WithLabelValues(d.RoutingKey, outcomeRetried).Inc()
+		cons.metrics.events.WithLabelValues(key, outcomeRetried).Inc()
 		log.Warn("event failed; retrying later", "error", err)
 		cons.retryLater(ctx, raw, d, d.Attempt, err, log)
 	}

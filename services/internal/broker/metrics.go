@@ -15,6 +15,10 @@ const (
 	outcomeDeadLettered = "dead_lettered"
 )
 
+// unroutedLabel is the routing_key label of deliveries under a key the consumer has no
+// route for (dead-lettered: no handler).
+const unroutedLabel = "(unrouted)"
+
 // consumerMetrics are one consumer's Prometheus metrics.
 type consumerMetrics struct {
 	events   *prometheus.CounterVec   // by routing_key, outcome

@@ -60,6 +60,19 @@ func ParseKeyring(s string) (*Keyring, error) {
 	return k, nil
 }
 
+// SharesSecret reports whether k and o hold a key with the same secret (whatever its id):
+// then whoever holds one keyring can sign as the other's producer.
+func (k *Keyring) SharesSecret(o *Keyring) bool {
+	for _, a := range k.keys {
+		for _, b := range o.keys {
+			if hmac.Equal(a.secret, b.secret) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Sign sets p's signature header with the first key, over p's Type, MessageId and Body
 // (Publish does it for a Conn with Config.Signer; this is for messages built by hand).
 func (k *Keyring) Sign(p *amqp.Publishing) {

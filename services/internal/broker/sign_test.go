@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ates/ates/services/internal/broker"
@@ -187,4 +188,43 @@ func TestAReplayedDeadLetterKeepsItsSignature(t *testing.T) {
 	require.Equal(t, []string{id}, replayed)
 	got := rec.waitCount(t, 2)
 	require.Equal(t, id, got[1].EventID, "the replayed event passed verification and was handled")
+}
+
+// TestForgedRoutingKeysDoNotMakeMetricSeries: the routing key a consumer sees comes from
+// the message (for a copy from the dead-letter exchange, from a header any consumer's user
+// can write), so labelling metrics with it as given let a flood of messages, each with
+// its own made-up key, create one series each in the consumer's metrics and in
+// Prometheus, without bound. Keys the consumer has no route for share one label.
+func TestForgedRoutingKeysDoNotMakeMetricSeries(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	c := e.dial(t, nil)
+	e.declare(t, c, 0)
+	reg := prometheus.NewRegistry()
+	rec := &recorder{}
+	consumeWith(t, c, broker.ConsumerConfig{
+		Queue: e.queue, Prefetch: 4, Timeout: 5 * time.Second,
+		Routes:  []broker.Route{broker.RawRoute(testKey, rec.handle)},
+		Verify:  keyring(t, "k1:the-secret-of-the-real-producer"),
+		Metrics: reg,
+	})
+	ch, err := e.admin.Channel()
+	require.NoError(t, err)
+	defer ch.Close()
+	const flood = 30
+	for i := range flood {
+		// What any consumer's user may do: a copy through the dead-letter exchange.
+		require.NoError(t, ch.Publish(e.exchange+".dlx", e.queue, false, false, amqp.Publishing{
+			MessageId: fmt.Sprintf("forged-%d", i), Body: []byte("x"),
+			Headers: amqp.Table{"x-ates-routing-key": fmt.Sprintf("made.up.%d", i)},
+		}))
+	}
+	require.Eventually(t, func() bool { return counterSum(t, reg, "ates_consumer_unverified_events_total") >= flood },
+		waitFor, pollEvery, "every forged event is dead-lettered and counted")
+	families, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range families {
+		require.LessOrEqual(t, len(f.GetMetric()), 2, "%s has a series per forged routing key", f.GetName())
+	}
+	require.Empty(t, rec.deliveries())
 }

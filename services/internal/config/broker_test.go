@@ -31,4 +31,14 @@ func TestEachServiceHasItsOwnBrokerLogin(t *testing.T) {
 		_, err := config.LoadFrom(map[string]string{"ATES_TASKS_EVENT_KEYS": bad})
 		require.ErrorContains(t, err, "ATES_TASKS_EVENT_KEYS", "%q", bad)
 	}
+
+	// One secret in both keyrings (under any ids) would let mailsender, which holds
+	// dailyaccounting's keys and may reach taskhandler's queue through the dead-letter
+	// exchange, sign task events.
+	shared := "shared-secret-0123456789abcdef"
+	_, err = config.LoadFrom(map[string]string{
+		"ATES_TASKS_EVENT_KEYS":           "t1:tasks-secret-0123456789abcdef,t0:" + shared,
+		"ATES_DAILYACCOUNTING_EVENT_KEYS": "d1:" + shared,
+	})
+	require.ErrorContains(t, err, "share a secret")
 }

@@ -359,13 +359,20 @@ func (c Config) validate() error {
 	if c.AMQP.HandshakeTimeout <= 0 || c.AMQP.ConfirmTimeout <= 0 || c.AMQP.ReconnectMax <= 0 {
 		errs = append(errs, errors.New("ATES_AMQP_HANDSHAKE_TIMEOUT, ATES_AMQP_CONFIRM_TIMEOUT and ATES_AMQP_RECONNECT_MAX must be positive"))
 	}
-	for name, keys := range map[string]string{
-		"ATES_TASKS_EVENT_KEYS":           c.Broker.TasksEventKeys,
-		"ATES_DAILYACCOUNTING_EVENT_KEYS": c.Broker.DailyaccountingEventKeys,
-	} {
-		if _, err := broker.ParseKeyring(keys); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", name, err))
-		}
+	tasksKeys, terr := broker.ParseKeyring(c.Broker.TasksEventKeys)
+	if terr != nil {
+		errs = append(errs, fmt.Errorf("ATES_TASKS_EVENT_KEYS: %w", terr))
+	}
+	dailyKeys, derr := broker.ParseKeyring(c.Broker.DailyaccountingEventKeys)
+	if derr != nil {
+		errs = append(errs, fmt.Errorf("ATES_DAILYACCOUNTING_EVENT_KEYS: %w", derr))
+	}
+	// mailsender holds dailyaccounting's keys and may write to the dead-letter exchange,
+	// through which it reaches taskhandler's queue: with a shared secret it could sign
+	// task events that taskhandler applies (and taskhandler could sign mail).
+	if terr == nil && derr == nil && tasksKeys.SharesSecret(dailyKeys) {
+		errs = append(errs, errors.New("ATES_TASKS_EVENT_KEYS and ATES_DAILYACCOUNTING_EVENT_KEYS share a secret; "+
+			"each producer needs its own, or either consumer could sign the other producer's events"))
 	}
 	if c.StartupTimeout <= 0 {
 		errs = append(errs, errors.New("ATES_STARTUP_TIMEOUT must be positive"))

@@ -16,7 +16,7 @@ import (
 
 // ServiceUsers creates one broker user per service with a random name and password,
 // granted what events.Grants gives that service on names, declares names' topology as
-// `ates broker setup` does, and returns each service's AMQP URL. The users are deleted
+// `ates broker setup` does (with the retry queues' TTL policy), and returns each service's AMQP URL. The users are deleted
 // when the test ends. It needs rabbitmqctl (tests run on the broker's host).
 func ServiceUsers(t testing.TB, names events.Names) map[string]string {
 	t.Helper()
@@ -39,7 +39,9 @@ func ServiceUsers(t testing.TB, names events.Names) map[string]string {
 	if err != nil {
 		t.Fatalf("grants: %v", err)
 	}
-	defs, err := broker.Definitions(events.Topology(names), grants)
+	top := events.Topology(names)
+	top.RetryTTL = broker.DefaultRetryMax // as ates broker setup with the default ATES_EVENT_RETRY_MAX
+	defs, err := broker.Definitions(top, grants)
 	if err != nil {
 		t.Fatalf("definitions: %v", err)
 	}
@@ -50,6 +52,9 @@ func ServiceUsers(t testing.TB, names events.Names) map[string]string {
 			if err := broker.DeleteUser(ctx, l.User); err != nil {
 				t.Logf("delete broker user %s: %v", l.User, err)
 			}
+		}
+		if err := broker.ClearPolicy(ctx, broker.RetryPolicy(names.Exchange)); err != nil {
+			t.Logf("clear policy: %v", err)
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
