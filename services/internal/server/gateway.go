@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -36,7 +37,7 @@ func checkText(gw *runtime.ServeMux) http.Handler {
 		case qerr != nil || !utf8.ValidString(r.URL.Path) || !utf8.ValidString(query):
 			err = status.Error(codes.InvalidArgument, "the path and query must be UTF-8, percent-encoded")
 		case slices.ContainsFunc(r.Header.Values(IdempotencyKeyHeader), notVisibleASCII):
-			err = status.Errorf(codes.InvalidArgument, "%s: the %s header must be a UUID", requestIDField, IdempotencyKeyHeader)
+			err = InvalidField(requestIDField, fmt.Sprintf("the %s header must be a UUID", IdempotencyKeyHeader))
 		}
 		if err != nil {
 			runtime.HTTPError(r.Context(), gw, GatewayMarshaler(), w, r, err)

@@ -2,12 +2,11 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -39,14 +38,14 @@ func requestIDFromHeader(ctx context.Context, req any, _ *grpc.UnaryServerInfo, 
 		return handler(ctx, req)
 	}
 	if len(keys) > 1 {
-		return nil, status.Errorf(codes.InvalidArgument, "%s: send one %s header, not %d", requestIDField, IdempotencyKeyHeader, len(keys))
+		return nil, InvalidField(requestIDField, fmt.Sprintf("send one %s header, not %d", IdempotencyKeyHeader, len(keys)))
 	}
 	switch body := m.Get(fd).String(); {
 	case body == "":
 		m.Set(fd, protoreflect.ValueOfString(keys[0]))
 	case !strings.EqualFold(body, keys[0]):
-		return nil, status.Errorf(codes.InvalidArgument, "%s: %q differs from the %s header %q; send one of them, or the same id in both",
-			requestIDField, body, IdempotencyKeyHeader, keys[0])
+		return nil, InvalidField(requestIDField, fmt.Sprintf("%q differs from the %s header %q; send one of them, or the same id in both",
+			body, IdempotencyKeyHeader, keys[0]))
 	}
 	return handler(ctx, req)
 }

@@ -25,7 +25,6 @@ import (
 	"buf.build/go/protovalidate"
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
-	protovalidatemw "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,7 +181,7 @@ func (s *Server) buildGRPC() error {
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(s.recovered)),
 	}
 	chain = append(chain, s.opts.Interceptors...)
-	chain = append(chain, requestIDFromHeader, protovalidatemw.UnaryServerInterceptor(validator))
+	chain = append(chain, requestIDFromHeader, validateRequest(validator))
 
 	serverOpts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(chain...),

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/ates/ates/services/internal/server"
 )
@@ -117,4 +119,37 @@ func RESTFrom(t testing.TB, client *http.Client, addr, method, path, token strin
 		t.Fatalf("%s %s: %d with a body that is not JSON: %s", method, path, resp.StatusCode, raw)
 	}
 	return resp.StatusCode, resp.Header, out
+}
+
+// ViolatedFields lists the fields named by the google.rpc.BadRequest detail of the gRPC
+// status err, in order; none if it carries no such detail.
+func ViolatedFields(err error) []string {
+	var fields []string
+	for _, d := range status.Convert(err).Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.GetFieldViolations() {
+				fields = append(fields, v.GetField())
+			}
+		}
+	}
+	return fields
+}
+
+// RESTViolatedFields is ViolatedFields for a REST error body as REST decodes it.
+func RESTViolatedFields(body map[string]any) []string {
+	var fields []string
+	details, _ := body["details"].([]any)
+	for _, d := range details {
+		detail, _ := d.(map[string]any)
+		if detail["@type"] != "type.googleapis.com/google.rpc.BadRequest" {
+			continue
+		}
+		violations, _ := detail["field_violations"].([]any)
+		for _, v := range violations {
+			violation, _ := v.(map[string]any)
+			field, _ := violation["field"].(string)
+			fields = append(fields, field)
+		}
+	}
+	return fields
 }
