@@ -15,6 +15,7 @@ import (
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/server/servertest"
 )
 
 // requireCode checks err's gRPC code and that its message names field.
@@ -22,6 +23,9 @@ func requireCode(t *testing.T, err error, code, field string) {
 	t.Helper()
 	require.Equal(t, code, status.Code(err).String(), "err: %v", err)
 	require.Contains(t, status.Convert(err).Message(), field)
+	if code == codes.InvalidArgument.String() {
+		require.Equal(t, []string{field}, servertest.ViolatedFields(err), "a google.rpc.BadRequest names the field")
+	}
 }
 
 func TestBalanceAccess(t *testing.T) {

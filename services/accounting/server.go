@@ -45,7 +45,7 @@ func (s *Server) GetBalance(ctx context.Context, req *accountingv1.GetBalanceReq
 	userID := caller.ID
 	if req.GetUserId() != "" {
 		if userID, err = uuid.Parse(req.GetUserId()); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "user_id: %v", err)
+			return nil, server.InvalidField("user_id", err.Error())
 		}
 		if caller.Role == authv1.Role_ROLE_WORKER && userID != caller.ID {
 			return nil, status.Error(codes.PermissionDenied, "user_id: a worker may read only their own balance")
@@ -110,7 +110,7 @@ func (s *Server) day(ctx context.Context, date string) (time.Time, error) {
 	}
 	day, err := bizday.ParseUpTo(date, current)
 	if err != nil {
-		return time.Time{}, status.Errorf(codes.InvalidArgument, "date: %v in %s", err, s.loc)
+		return time.Time{}, server.InvalidField("date", fmt.Sprintf("%v in %s", err, s.loc))
 	}
 	return day, nil
 }
@@ -126,7 +126,7 @@ func parsePageToken(token string, userID uuid.UUID, day time.Time) (int64, error
 	if token == "" {
 		return 0, nil
 	}
-	bad := status.Error(codes.InvalidArgument, "page_token: not a token of this date and user_id; start again without it")
+	bad := server.InvalidField("page_token", "not a token of this date and user_id; start again without it")
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
 		return 0, bad

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -55,7 +56,7 @@ func (s *Server) GetCompanyEarnings(ctx context.Context, req *analyticsv1.GetCom
 	var err error
 	switch {
 	case req.GetDate() != "" && (req.GetFrom() != "" || req.GetTo() != ""):
-		return nil, status.Error(codes.InvalidArgument, "date: give either date or from and to, not both")
+		return nil, server.InvalidField("date", "give either date or from and to, not both")
 	case req.GetFrom() != "" || req.GetTo() != "":
 		from, to, err = s.dayRange(ctx, req.GetFrom(), req.GetTo())
 	default:
@@ -132,7 +133,7 @@ func (s *Server) currentDay(ctx context.Context) (time.Time, error) {
 func parseDay(field, date string, current time.Time, loc *time.Location) (time.Time, error) {
 	day, err := bizday.ParseUpTo(date, current)
 	if err != nil {
-		return time.Time{}, status.Errorf(codes.InvalidArgument, "%s: %v in %s", field, err, loc)
+		return time.Time{}, server.InvalidField(field, fmt.Sprintf("%v in %s", err, loc))
 	}
 	return day, nil
 }
@@ -140,8 +141,11 @@ func parseDay(field, date string, current time.Time, loc *time.Location) (time.T
 // parseRange reads from and to: both required, from ≤ to ≤ current, at most maxRangeDays
 // days.
 func parseRange(fromDate, toDate string, current time.Time, loc *time.Location) (from, to time.Time, err error) {
-	if fromDate == "" || toDate == "" {
-		return time.Time{}, time.Time{}, status.Error(codes.InvalidArgument, "from, to: give both ends of the range")
+	switch {
+	case fromDate == "":
+		return time.Time{}, time.Time{}, server.InvalidField("from", "give both ends of the range")
+	case toDate == "":
+		return time.Time{}, time.Time{}, server.InvalidField("to", "give both ends of the range")
 	}
 	if from, err = parseDay("from", fromDate, current, loc); err != nil {
 		return time.Time{}, time.Time{}, err
@@ -151,9 +155,9 @@ func parseRange(fromDate, toDate string, current time.Time, loc *time.Location) 
 	}
 	switch {
 	case to.Before(from):
-		return time.Time{}, time.Time{}, status.Errorf(codes.InvalidArgument, "to: %s is before from %s", toDate, fromDate)
+		return time.Time{}, time.Time{}, server.InvalidField("to", fmt.Sprintf("%s is before from %s", toDate, fromDate))
 	case to.Sub(from) >= maxRangeDays*24*time.Hour:
-		return time.Time{}, time.Time{}, status.Errorf(codes.InvalidArgument, "to: a range is at most %d days", maxRangeDays)
+		return time.Time{}, time.Time{}, server.InvalidField("to", fmt.Sprintf("a range is at most %d days", maxRangeDays))
 	}
 	return from, to, nil
 }

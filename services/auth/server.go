@@ -56,7 +56,7 @@ func (s *Server) Register(ctx context.Context, req *authv1.RegisterRequest) (*au
 	if req.GetRequestId() != "" {
 		requestID, err := uuid.Parse(req.GetRequestId())
 		if err != nil { // protovalidate checked the shape; this guards against drift
-			return nil, status.Error(codes.InvalidArgument, "request_id: must be a UUID")
+			return nil, server.InvalidField("request_id", "must be a UUID")
 		}
 		id = idempotency.ID(caller.ID, authv1.AuthService_Register_FullMethodName, requestID, "user")
 	}
@@ -158,7 +158,7 @@ func (s *Server) RevokeAll(ctx context.Context, req *authv1.RevokeAllRequest) (*
 	if req.GetUserId() != "" {
 		id, err := uuid.Parse(req.GetUserId())
 		if err != nil { // protovalidate checked the shape; this guards against drift
-			return nil, status.Error(codes.InvalidArgument, "user_id: must be a UUID")
+			return nil, server.InvalidField("user_id", "must be a UUID")
 		}
 		if id != caller.ID && caller.Role != authv1.Role_ROLE_ADMIN {
 			return nil, status.Error(codes.PermissionDenied, "only an admin may revoke another user's tokens")

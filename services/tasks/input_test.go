@@ -14,6 +14,7 @@ import (
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/tasks/taskstest"
 )
 
@@ -110,6 +111,13 @@ func TestBadInputWritesNothing(t *testing.T) {
 			err := tc.call()
 			require.Equal(t, tc.code, status.Code(err), "err: %v", err)
 			require.ErrorContains(t, err, tc.field)
+			if tc.code == codes.InvalidArgument {
+				fields := servertest.ViolatedFields(err)
+				require.NotEmpty(t, fields, "a google.rpc.BadRequest names the field")
+				for _, f := range fields {
+					require.Equal(t, tc.field, f, "only the bad field is named")
+				}
+			}
 		})
 	}
 
@@ -135,6 +143,8 @@ func TestNoWorkerIsAFailedPrecondition(t *testing.T) {
 	_, err := env.Tasks.CreateTask(manager.Context(context.Background()), &tasksv1.CreateTaskRequest{Description: "nobody to do it"})
 	require.Equal(t, codes.FailedPrecondition, status.Code(err))
 	require.ErrorContains(t, err, "worker")
+	code, out := rest(t, env, "POST", "/v1/task", manager.Token, `{"description":"nobody to do it"}`)
+	require.Equal(t, http.StatusConflict, code, "FailedPrecondition is 409 over REST: %v", out)
 	require.Zero(t, count(t, env, "SELECT count(*) FROM tasks"))
 }
 

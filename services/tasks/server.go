@@ -156,7 +156,7 @@ func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest)
 			return nil, s.toStatus(ctx, err)
 		}
 		if !ok {
-			return nil, status.Error(codes.InvalidArgument, "assignee_id: not an active worker")
+			return nil, server.InvalidField("assignee_id", "not an active worker")
 		}
 		if assignee == t.AssigneeID {
 			// Nothing would change, and an assignment charges a fee.
@@ -312,7 +312,7 @@ func (s *Server) ListTasks(ctx context.Context, req *tasksv1.ListTasksRequest) (
 	}
 	after, err := parseCursor(req.GetPageToken())
 	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
+		return nil, server.InvalidField("page_token", err.Error())
 	}
 	size := int(req.GetPageSize())
 	if size == 0 {
@@ -391,7 +391,7 @@ func (s *Server) waitContext(ctx context.Context) (context.Context, context.Canc
 func parseID(field, s string) (uuid.UUID, error) {
 	id, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, status.Errorf(codes.InvalidArgument, "%s: must be a UUID", field)
+		return uuid.Nil, server.InvalidField(field, "must be a UUID")
 	}
 	return id, nil
 }

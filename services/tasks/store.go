@@ -127,7 +127,7 @@ type cursor struct {
 	id        uuid.UUID
 }
 
-var errBadPageToken = errors.New("page_token: not a token this API gave out")
+var errBadPageToken = errors.New("not a token this API gave out")
 
 func (c cursor) token() string {
 	return base64.RawURLEncoding.EncodeToString([]byte(c.createdAt.UTC().Format(time.RFC3339Nano) + "|" + c.id.String()))
