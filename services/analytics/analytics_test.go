@@ -215,6 +215,9 @@ func TestOnlyAdminsAndGoodInput(t *testing.T) {
 		})
 	}
 
+	_, err = e.client.GetCompanyEarnings(admin, &analyticsv1.GetCompanyEarningsRequest{From: "2020-01-01", To: "2022-01-01"})
+	require.ErrorContains(t, err, "at most 366 days", "the refusal says the bound")
+
 	t.Run("a reversed range names to over REST", func(t *testing.T) {
 		code, out := servertest.REST(t, e.http, http.MethodGet, "/v1/analytics/company?from="+e.s.Days[2]+"&to="+e.s.Days[0], e.admin.Token, "")
 		require.Equal(t, http.StatusBadRequest, code, "%v", out)
