@@ -25,9 +25,9 @@ import (
 type Env struct {
 	*authtest.Env
 	// Deps are the tasks API's connections; taskhandler has its own, as in production.
-	Deps      *app.Deps
-	Queue     string
-	Tasks     tasksv1.TaskServiceClient
+	Deps  *app.Deps
+	Queue string
+	Tasks tasksv1.TaskServiceClient
 	// TasksConn is Tasks's connection, for the other services on the port (health).
 	TasksConn *grpc.ClientConn
 	TasksHTTP string
