@@ -8,6 +8,9 @@ import (
 	"github.com/stretchr/testify/require"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ates/ates/services/auth/authtest"
+	"github.com/ates/ates/services/internal/app"
+	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/tasks/taskstest"
 )
 
@@ -29,4 +32,17 @@ func TestHealthNeedsNoToken(t *testing.T) {
 	first, err := watch.Recv()
 	require.NoError(t, err, "Watch without a token")
 	require.Equal(t, healthpb.HealthCheckResponse_SERVING, first.GetStatus())
+}
+
+// TestReadyWithRealAuth: an API is ready against a running auth, whose health check
+// (behind auth's own authentication interceptor) takes no token either.
+func TestReadyWithRealAuth(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.NewDB(t)
+	env := authtest.Start(t, pool)
+	d := &app.Deps{Pool: pool, Auth: env.Authenticator(t)}
+	for name, check := range d.Checks() {
+		require.NoError(t, check(context.Background()), name)
+	}
+	require.Contains(t, d.Checks(), "auth")
 }
