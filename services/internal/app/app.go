@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -36,7 +37,7 @@ type Deps struct {
 // Open refuses to run the named service with a public development key (unless
 // cfg.AllowDevKeys), then connects what needs asks for; Close releases it. A service
 // started before its database or broker waits for them, retrying with backoff for
-// cfg.StartupTimeout.
+// cfg.StartupTimeout; a database that does not exist fails at once (pgutil.ErrNoDatabase).
 func Open(ctx context.Context, cfg config.Config, name string, log *slog.Logger, needs Needs) (*Deps, error) {
 	if err := cfg.CheckKeys(name); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -103,8 +104,8 @@ func retry(ctx context.Context, log *slog.Logger, what string, connect func() er
 	backoff := 200 * time.Millisecond
 	for {
 		err := connect()
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, pgutil.ErrNoDatabase) {
+			return err
 		}
 		log.WarnContext(ctx, "waiting for "+what, "err", err, "retry_in", backoff)
 		select {
@@ -116,11 +117,18 @@ func retry(ctx context.Context, log *slog.Logger, what string, connect func() er
 	}
 }
 
-// Checks are the readiness checks of the open connections, for /readyz.
+// Checks are the readiness checks of the open connections, for /readyz: PostgreSQL
+// answers and its schema is not behind this binary's migrations, RabbitMQ takes
+// publishes, and auth (for the APIs, which ask it about every token) answers its health
+// check.
 func (d *Deps) Checks() map[string]server.Check {
 	checks := map[string]server.Check{}
 	if d.Pool != nil {
 		checks["postgres"] = d.Pool.Ping
+		checks["schema"] = func(ctx context.Context) error { return pgutil.CheckSchema(ctx, d.Pool) }
+	}
+	if d.Auth != nil {
+		checks["auth"] = d.Auth.Check
 	}
 	if d.Broker != nil {
 		checks["rabbitmq"] = d.Broker.Check

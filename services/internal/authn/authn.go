@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -84,13 +85,19 @@ func Optional(fullMethods ...string) Option {
 	}
 }
 
-// UnaryServerInterceptor authenticates each call with a.
+// UnaryServerInterceptor authenticates each call with a, except the gRPC health check:
+// load balancers and orchestrators probe it without a token, and a service's health
+// must not hang on auth's (a token sent with it is ignored, not checked). Health's Watch
+// streams and no stream is authenticated here.
 func UnaryServerInterceptor(a Authenticator, opts ...Option) grpc.UnaryServerInterceptor {
 	o := options{optional: map[string]bool{}}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if info.FullMethod == healthpb.Health_Check_FullMethodName {
+			return handler(ctx, req)
+		}
 		token, err := BearerToken(ctx)
 		switch {
 		case errors.Is(err, errNoToken) && o.optional[info.FullMethod]:

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
@@ -53,6 +54,19 @@ func Dial(addr string, cacheTTL time.Duration, opts ...grpc.DialOption) (*Client
 		now:   time.Now,
 		cache: map[[sha256.Size]byte]cached{},
 	}, nil
+}
+
+// Check asks auth's gRPC health service whether it serves: a service that cannot reach
+// auth can authenticate nobody, so it is not ready.
+func (c *Client) Check(ctx context.Context) error {
+	resp, err := healthpb.NewHealthClient(c.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return fmt.Errorf("auth health check: %w", err)
+	}
+	if s := resp.GetStatus(); s != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("auth is %s", s)
+	}
+	return nil
 }
 
 // Close closes the connection to auth.

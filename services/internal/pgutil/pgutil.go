@@ -22,7 +22,12 @@ import (
 	"github.com/ates/ates/sql/migrations"
 )
 
-// Connect opens a pool and checks that the database answers.
+// ErrNoDatabase is what Connect returns when the server answers but the database in the
+// URL does not exist (SQLSTATE 3D000): waiting will not make it appear.
+var ErrNoDatabase = errors.New("database does not exist")
+
+// Connect opens a pool and checks that the database answers. A database that does not
+// exist gives ErrNoDatabase with the commands that create it.
 func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -34,9 +39,47 @@ func Connect(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("reach database %s:%d: %w", cfg.ConnConfig.Host, cfg.ConnConfig.Port, err)
+		c := cfg.ConnConfig
+		if ConstraintOf(err, "3D000") != "" {
+			return nil, fmt.Errorf("%w: %q on %s:%d: create it with `ates migrate` (which also applies the schema) or `createdb -h %s -p %d -U %s %s`",
+				ErrNoDatabase, c.Database, c.Host, c.Port, c.Host, c.Port, c.User, c.Database)
+		}
+		return nil, fmt.Errorf("reach database %s:%d: %w", c.Host, c.Port, err)
 	}
 	return pool, nil
+}
+
+// SchemaVersions returns the schema version recorded in the database (0 for a database
+// never migrated) and the highest migration this binary embeds.
+func SchemaVersions(ctx context.Context, pool *pgxpool.Pool) (current, want int64, err error) {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return 0, 0, fmt.Errorf("load migrations: %w", err)
+	}
+	current, want, err = provider.GetVersions(ctx)
+	if ConstraintOf(err, "42P01") != "" { // no goose_db_version table: never migrated
+		return 0, want, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return current, want, nil
+}
+
+// CheckSchema fails while the database's schema is behind this binary's migrations,
+// saying which versions and what to run. A schema ahead of the binary passes: migrations
+// only add, and an older binary keeps running during a rolling upgrade.
+func CheckSchema(ctx context.Context, pool *pgxpool.Pool) error {
+	current, want, err := SchemaVersions(ctx, pool)
+	if err != nil {
+		return err
+	}
+	if current < want {
+		return fmt.Errorf("schema at version %d, this binary needs %d: run ates migrate", current, want)
+	}
+	return nil
 }
 
 // Migrate applies every pending goose migration and logs what it did.
@@ -161,7 +204,11 @@ func EnsureDatabase(ctx context.Context, url string) (bool, error) {
 	if exists {
 		return false, nil
 	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil && ConstraintOf(err, "42P04") == "" {
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	switch {
+	case ConstraintOf(err, "42501") != "": // insufficient_privilege: the user lacks CREATEDB
+		return false, fmt.Errorf("create database %s: %w; have a superuser run `createdb -h %s -p %d -O %s %s`", name, err, cfg.Host, cfg.Port, cfg.User, name)
+	case err != nil && ConstraintOf(err, "42P04") == "":
 		return false, fmt.Errorf("create database %s: %w", name, err)
 	}
 	return true, nil

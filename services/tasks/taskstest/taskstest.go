@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"testing"
 
+	"google.golang.org/grpc"
+
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/internal/app"
@@ -23,9 +25,11 @@ import (
 type Env struct {
 	*authtest.Env
 	// Deps are the tasks API's connections; taskhandler has its own, as in production.
-	Deps      *app.Deps
-	Queue     string
-	Tasks     tasksv1.TaskServiceClient
+	Deps  *app.Deps
+	Queue string
+	Tasks tasksv1.TaskServiceClient
+	// TasksConn is Tasks's connection, for the other services on the port (health).
+	TasksConn *grpc.ClientConn
 	TasksHTTP string
 }
 
@@ -82,6 +86,7 @@ func Start(t testing.TB, opts Options) *Env {
 	api.WatchQueue(env.Queue)
 	servertest.Serve(t, api.Serve)
 	env.TasksHTTP = api.Server.HTTPAddr()
-	env.Tasks = tasksv1.NewTaskServiceClient(servertest.Dial(t, api.Server))
+	env.TasksConn = servertest.Dial(t, api.Server)
+	env.Tasks = tasksv1.NewTaskServiceClient(env.TasksConn)
 	return env
 }
