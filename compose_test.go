@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// atesService is one aTES service in compose.yaml with the ports SPEC.md gives it.
+// atesService is one aTES service in compose.yaml with the ports docs/product.md gives it.
 type atesService struct {
 	name     string
 	grpcPort uint32 // 0: the service has no gRPC server
@@ -21,7 +21,7 @@ type atesService struct {
 	api      bool // authenticates every call through auth
 }
 
-// atesServices is SPEC.md's "REST paths and default ports" table.
+// atesServices is the table of default ports in docs/product.md.
 var atesServices = []atesService{
 	{name: "auth", grpcPort: 50051, httpPort: 8081},
 	{name: "tasks", grpcPort: 50052, httpPort: 8082, api: true},
@@ -164,7 +164,7 @@ func TestComposePublishesSpecPorts(t *testing.T) {
 			name    string
 			service string
 			ports   []uint32
-		}{name: s.name + " publishes the ports in SPEC.md", service: s.name, ports: ports})
+		}{name: s.name + " publishes the ports in docs/product.md", service: s.name, ports: ports})
 	}
 
 	for _, tt := range tests {

@@ -14,7 +14,7 @@ import (
 	"github.com/ates/ates/services/tasks/taskstest"
 )
 
-// TestAccess checks SPEC.md's access table cell by cell: every call by every role, on a
+// TestAccess checks the access table of docs/product.md cell by cell: every call by every role, on a
 // task that is the caller's own (assigned or authored) and on someone else's.
 func TestAccess(t *testing.T) {
 	t.Parallel()

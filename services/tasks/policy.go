@@ -10,7 +10,7 @@ import (
 	"github.com/ates/ates/services/tasks/internal/tasksdb"
 )
 
-// action is a call of the tasks API, as the access table of SPEC.md names them.
+// action is a call of the tasks API, as the access table of docs/product.md names them.
 type action int
 
 const (
@@ -22,7 +22,7 @@ const (
 	actList
 )
 
-// authorize is SPEC.md's access table, in one place: may u do a to t (nil for calls that
+// authorize is the access table of docs/product.md, in one place: may u do a to t (nil for calls that
 // are not about one task)?
 func authorize(u authn.User, a action, t *tasksdb.Task) error {
 	manages := u.Role == authv1.Role_ROLE_MANAGER || u.Role == authv1.Role_ROLE_ADMIN

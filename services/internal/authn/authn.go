@@ -63,7 +63,7 @@ func Require(ctx context.Context, roles ...authv1.Role) (User, error) {
 	return User{}, status.Errorf(codes.PermissionDenied, "role %s may not do this", RoleName(u.Role))
 }
 
-// RoleName is the role as SPEC.md writes it: worker, manager, admin, accountant.
+// RoleName is the role as docs/product.md writes it: worker, manager, admin, accountant.
 func RoleName(r authv1.Role) string {
 	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
 }

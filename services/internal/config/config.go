@@ -280,7 +280,7 @@ type Config struct {
 	MailsenderListen      Listen `envPrefix:"ATES_MAILSENDER_"`
 }
 
-// defaults holds the listen addresses of SPEC.md and the abuse limits, which env tags
+// defaults holds the listen addresses of docs/product.md and the abuse limits, which env tags
 // cannot express per prefix.
 func defaults() Config {
 	return Config{

@@ -13,7 +13,7 @@ import (
 func TestLoad(t *testing.T) {
 	t.Parallel()
 
-	t.Run("defaults follow SPEC.md", func(t *testing.T) {
+	t.Run("defaults follow docs/product.md", func(t *testing.T) {
 		t.Parallel()
 		cfg, err := config.LoadFrom(map[string]string{})
 		require.NoError(t, err)
