@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -34,20 +32,17 @@ const brokerUsage = `usage: ates broker setup|definitions [--admin] [--managemen
   --admin      also create the user of ATES_AMQP_URL as an administrator (a broker
                that loads definitions at boot creates no default user)`
 
-// brokerCmd is `ates broker`: the broker users and topology, from the settings.
-func brokerCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New(brokerUsage)
-	}
-	verb := args[0]
-	fs := flag.NewFlagSet("broker "+verb, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	withAdmin := fs.Bool("admin", false, "also create the user of ATES_AMQP_URL as an administrator")
-	out := fs.String("out", "", "definitions: write to this file (mode 0600: it holds password hashes)")
-	management := fs.String("management", "", "setup: the management plugin's URL, instead of rabbitmqctl")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 || (verb != "setup" && verb != "definitions") {
-		return errors.New(brokerUsage)
-	}
+// brokerOptions are the flags of `ates broker`.
+type brokerOptions struct {
+	admin      bool
+	out        string
+	management string
+}
+
+// brokerCmd is `ates broker setup|definitions`: the broker users and topology, from the
+// settings.
+func brokerCmd(ctx context.Context, cfg config.Config, verb string, o brokerOptions, stdout io.Writer) error {
+	withAdmin, out, management := &o.admin, &o.out, &o.management
 	defs, users, err := brokerDefinitions(cfg, *withAdmin)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -37,24 +36,20 @@ const dlqUsage = `usage: ates dlq list|show|replay|purge --queue QUEUE [--id ID[
 
 QUEUE is a consumer's queue (ates.taskhandler, ates.mailsender) or its .dead queue`
 
-// dlq is `ates dlq`: the operator's handle on dead letters.
-func dlq(ctx context.Context, cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+// dlqOptions are the flags of `ates dlq`.
+type dlqOptions struct {
+	queue string
+	ids   string
+	limit int
+	yes   bool
+}
+
+// dlq is `ates dlq VERB`: the operator's handle on dead letters.
+func dlq(ctx context.Context, cfg config.Config, verb string, o dlqOptions, stdin io.Reader, stdout io.Writer) error {
+	if o.queue == "" {
 		return errors.New(dlqUsage)
 	}
-	verb := args[0]
-	fs := flag.NewFlagSet("dlq "+verb, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	queue := fs.String("queue", "", "the consumer's queue or its dead-letter queue")
-	idList := fs.String("id", "", "event ids, comma-separated")
-	limit := fs.Int("limit", 100, "list: at most this many")
-	yes := fs.Bool("yes", false, "purge: do not ask")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w\n%s", err, dlqUsage)
-	}
-	if *queue == "" || fs.NArg() > 0 {
-		return errors.New(dlqUsage)
-	}
+	queue, idList, limit, yes := &o.queue, &o.ids, &o.limit, &o.yes
 	var ids []string
 	for id := range strings.SplitSeq(*idList, ",") {
 		if id = strings.TrimSpace(id); id != "" {
