@@ -99,6 +99,17 @@ type Unknown struct {
 	DidYouMean string
 }
 
+// composeVars are ATES_* variables that compose.yaml reads to fill settings in, not
+// settings: exported for `docker compose up`, they are no typo.
+var composeVars = map[string]bool{
+	"ATES_DB_PASSWORD":                   true,
+	"ATES_AMQP_PASSWORD":                 true,
+	"ATES_TASKS_AMQP_PASSWORD":           true,
+	"ATES_TASKHANDLER_AMQP_PASSWORD":     true,
+	"ATES_DAILYACCOUNTING_AMQP_PASSWORD": true,
+	"ATES_MAILSENDER_AMQP_PASSWORD":      true,
+}
+
 // UnknownVars are the ATES_* variables of environ ("NAME=value" strings, as os.Environ
 // gives them) that no setting reads, in name order: a misspelt setting would otherwise
 // be ignored without a word, its default silently in force.
@@ -110,7 +121,7 @@ func UnknownVars(environ []string) []Unknown {
 	var unknown []Unknown
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "ATES_") || known[name] {
+		if !strings.HasPrefix(name, "ATES_") || known[name] || composeVars[name] {
 			continue
 		}
 		unknown = append(unknown, Unknown{Name: name, DidYouMean: closest(name)})

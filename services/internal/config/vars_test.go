@@ -37,8 +37,8 @@ func TestParseErrorsNameTheVariable(t *testing.T) {
 }
 
 // TestUnknownVars: ATES_* variables that no setting reads are found, with the setting a
-// typo most likely meant; known settings, prefixed ones included, and other variables
-// are not.
+// typo most likely meant; known settings, prefixed ones included, compose.yaml's
+// passwords and other variables are not.
 func TestUnknownVars(t *testing.T) {
 	t.Parallel()
 	got := config.UnknownVars([]string{
@@ -49,6 +49,7 @@ func TestUnknownVars(t *testing.T) {
 		"ATES_DATABASE_URL=postgres://x",
 		"ATES_DATABSE_URL=postgres://x",
 		"HOME=/root",
+		"ATES_DB_PASSWORD=compose-fills-ATES_DATABASE_URL-in",
 		"ATES_ANALYTICS_GRPC_ADR=:1",
 	})
 	require.Equal(t, []config.Unknown{
