@@ -42,24 +42,23 @@ type brokerOptions struct {
 // brokerCmd is `ates broker setup|definitions`: the broker users and topology, from the
 // settings.
 func brokerCmd(ctx context.Context, cfg config.Config, verb string, o brokerOptions, stdout io.Writer) error {
-	withAdmin, out, management := &o.admin, &o.out, &o.management
-	defs, users, err := brokerDefinitions(cfg, *withAdmin)
+	defs, users, err := brokerDefinitions(cfg, o.admin)
 	if err != nil {
 		return err
 	}
 	if verb == "definitions" {
-		if *out != "" {
-			return writePrivate(*out, defs)
+		if o.out != "" {
+			return writePrivate(o.out, defs)
 		}
 		_, err := fmt.Fprintln(stdout, string(defs))
 		return err
 	}
-	if *management != "" {
+	if o.management != "" {
 		operator, err := loginOf("ATES_AMQP_URL", cfg.AMQPURL)
 		if err != nil {
 			return err
 		}
-		err = broker.ImportDefinitionsHTTP(ctx, *management, operator.User, operator.Password, defs)
+		err = broker.ImportDefinitionsHTTP(ctx, o.management, operator.User, operator.Password, defs)
 		if err != nil {
 			return err
 		}

@@ -49,14 +49,13 @@ func dlq(ctx context.Context, cfg config.Config, verb string, o dlqOptions, stdi
 	if o.queue == "" {
 		return errors.New(dlqUsage)
 	}
-	queue, idList, limit, yes := &o.queue, &o.ids, &o.limit, &o.yes
 	var ids []string
-	for id := range strings.SplitSeq(*idList, ",") {
+	for id := range strings.SplitSeq(o.ids, ",") {
 		if id = strings.TrimSpace(id); id != "" {
 			ids = append(ids, id)
 		}
 	}
-	dead := broker.DeadQueueName(*queue)
+	dead := broker.DeadQueueName(o.queue)
 
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -68,7 +67,7 @@ func dlq(ctx context.Context, cfg config.Config, verb string, o dlqOptions, stdi
 
 	switch verb {
 	case "list":
-		letters, err := conn.DeadLetters(ctx, dead, *limit)
+		letters, err := conn.DeadLetters(ctx, dead, o.limit)
 		if err != nil {
 			return err
 		}
@@ -105,7 +104,7 @@ func dlq(ctx context.Context, cfg config.Config, verb string, o dlqOptions, stdi
 		if len(ids) > 0 {
 			what = fmt.Sprintf("%d dead letter(s) from %s", len(ids), dead)
 		}
-		if !*yes && !confirm(stdin, stdout, "Delete "+what+" for good? Type yes: ") {
+		if !o.yes && !confirm(stdin, stdout, "Delete "+what+" for good? Type yes: ") {
 			return errors.New("dlq purge: not confirmed; nothing deleted")
 		}
 		n, err := conn.PurgeDeadLetters(ctx, dead, ids)
