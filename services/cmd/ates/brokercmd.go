@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -34,37 +32,33 @@ const brokerUsage = `usage: ates broker setup|definitions [--admin] [--managemen
   --admin      also create the user of ATES_AMQP_URL as an administrator (a broker
                that loads definitions at boot creates no default user)`
 
-// brokerCmd is `ates broker`: the broker users and topology, from the settings.
-func brokerCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New(brokerUsage)
-	}
-	verb := args[0]
-	fs := flag.NewFlagSet("broker "+verb, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	withAdmin := fs.Bool("admin", false, "also create the user of ATES_AMQP_URL as an administrator")
-	out := fs.String("out", "", "definitions: write to this file (mode 0600: it holds password hashes)")
-	management := fs.String("management", "", "setup: the management plugin's URL, instead of rabbitmqctl")
-	if err := fs.Parse(args[1:]); err != nil || fs.NArg() > 0 || (verb != "setup" && verb != "definitions") {
-		return errors.New(brokerUsage)
-	}
-	defs, users, err := brokerDefinitions(cfg, *withAdmin)
+// brokerOptions are the flags of `ates broker`.
+type brokerOptions struct {
+	admin      bool
+	out        string
+	management string
+}
+
+// brokerCmd is `ates broker setup|definitions`: the broker users and topology, from the
+// settings.
+func brokerCmd(ctx context.Context, cfg config.Config, verb string, o brokerOptions, stdout io.Writer) error {
+	defs, users, err := brokerDefinitions(cfg, o.admin)
 	if err != nil {
 		return err
 	}
 	if verb == "definitions" {
-		if *out != "" {
-			return writePrivate(*out, defs)
+		if o.out != "" {
+			return writePrivate(o.out, defs)
 		}
 		_, err := fmt.Fprintln(stdout, string(defs))
 		return err
 	}
-	if *management != "" {
+	if o.management != "" {
 		operator, err := loginOf("ATES_AMQP_URL", cfg.AMQPURL)
 		if err != nil {
 			return err
 		}
-		err = broker.ImportDefinitionsHTTP(ctx, *management, operator.User, operator.Password, defs)
+		err = broker.ImportDefinitionsHTTP(ctx, o.management, operator.User, operator.Password, defs)
 		if err != nil {
 			return err
 		}

@@ -52,7 +52,7 @@ func TestBrokerDefinitionsFileIsPrivate(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "definitions.json")
 	require.NoError(t, os.WriteFile(out, []byte("old"), 0o644))
 	require.NoError(t, os.Chmod(out, 0o644)) // whatever the umask
-	require.NoError(t, brokerCmd(t.Context(), cfg, []string{"definitions", "--out", out}, io.Discard))
+	require.NoError(t, brokerCmd(t.Context(), cfg, "definitions", brokerOptions{out: out}, io.Discard))
 	fi, err := os.Stat(out)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())

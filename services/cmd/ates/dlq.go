@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -37,31 +36,26 @@ const dlqUsage = `usage: ates dlq list|show|replay|purge --queue QUEUE [--id ID[
 
 QUEUE is a consumer's queue (ates.taskhandler, ates.mailsender) or its .dead queue`
 
-// dlq is `ates dlq`: the operator's handle on dead letters.
-func dlq(ctx context.Context, cfg config.Config, args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		return errors.New(dlqUsage)
-	}
-	verb := args[0]
-	fs := flag.NewFlagSet("dlq "+verb, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	queue := fs.String("queue", "", "the consumer's queue or its dead-letter queue")
-	idList := fs.String("id", "", "event ids, comma-separated")
-	limit := fs.Int("limit", 100, "list: at most this many")
-	yes := fs.Bool("yes", false, "purge: do not ask")
-	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("%w\n%s", err, dlqUsage)
-	}
-	if *queue == "" || fs.NArg() > 0 {
+// dlqOptions are the flags of `ates dlq`.
+type dlqOptions struct {
+	queue string
+	ids   string
+	limit int
+	yes   bool
+}
+
+// dlq is `ates dlq VERB`: the operator's handle on dead letters.
+func dlq(ctx context.Context, cfg config.Config, verb string, o dlqOptions, stdin io.Reader, stdout io.Writer) error {
+	if o.queue == "" {
 		return errors.New(dlqUsage)
 	}
 	var ids []string
-	for id := range strings.SplitSeq(*idList, ",") {
+	for id := range strings.SplitSeq(o.ids, ",") {
 		if id = strings.TrimSpace(id); id != "" {
 			ids = append(ids, id)
 		}
 	}
-	dead := broker.DeadQueueName(*queue)
+	dead := broker.DeadQueueName(o.queue)
 
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
@@ -73,7 +67,7 @@ func dlq(ctx context.Context, cfg config.Config, args []string, stdin io.Reader,
 
 	switch verb {
 	case "list":
-		letters, err := conn.DeadLetters(ctx, dead, *limit)
+		letters, err := conn.DeadLetters(ctx, dead, o.limit)
 		if err != nil {
 			return err
 		}
@@ -110,7 +104,7 @@ func dlq(ctx context.Context, cfg config.Config, args []string, stdin io.Reader,
 		if len(ids) > 0 {
 			what = fmt.Sprintf("%d dead letter(s) from %s", len(ids), dead)
 		}
-		if !*yes && !confirm(stdin, stdout, "Delete "+what+" for good? Type yes: ") {
+		if !o.yes && !confirm(stdin, stdout, "Delete "+what+" for good? Type yes: ") {
 			return errors.New("dlq purge: not confirmed; nothing deleted")
 		}
 		n, err := conn.PurgeDeadLetters(ctx, dead, ids)

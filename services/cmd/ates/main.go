@@ -1,11 +1,11 @@
 // Command ates runs the aTES services: one subcommand per service, all of them in one
-// process, and the operator's commands (migrate, admin create, healthcheck).
+// process, and the operator's commands (migrate, admin create, close-day, dlq, broker,
+// verify, healthcheck).
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +18,7 @@ import (
 	"time"
 	_ "time/tzdata" // business time zones work in images without zoneinfo
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ates/ates/services/accounting"
@@ -25,7 +26,6 @@ import (
 	"github.com/ates/ates/services/auth"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/config"
-	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/mailsender"
 	"github.com/ates/ates/services/taskhandler"
 	"github.com/ates/ates/services/tasks"
@@ -42,30 +42,14 @@ var services = map[string]func(context.Context, config.Config, *slog.Logger) err
 	"tasks":           tasks.Run,
 }
 
-const usage = `usage: ates <command> [flags]
-
-services (each serves until SIGINT or SIGTERM):
-  all              every service in one process
-  %s
-
-operator commands:
-  migrate          create the database if needed, apply pending migrations, exit
-  admin create     create an admin without a token: --name N --email E --photo-hash H
-  close-day        close a past business day, and any earlier open day: --date YYYY-MM-DD
-  dlq              list, show, replay or purge dead letters: dlq list --queue ates.taskhandler
-  broker setup     create each service's own broker user and the exchanges and queues
-  broker definitions  the same as a RabbitMQ definitions document, for load_definitions
-  verify           recompute the read models from the audit log and tasks; exit 1 on any difference
-  healthcheck URL  exit 0 if URL answers HTTP 200 (container health checks)
-
-Configuration comes from ATES_* environment variables; see README.md.
-`
+// errNoCommand is `ates` without a command: the help goes to stderr and ates exits 2.
+var errNoCommand = errors.New("no command")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout)
+	err := execute(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
-	if errors.Is(err, flag.ErrHelp) {
+	if errors.Is(err, errNoCommand) {
 		os.Exit(2)
 	}
 	if err != nil {
@@ -74,46 +58,142 @@ func main() {
 	}
 }
 
+// run is execute with the log and the warnings on os.Stderr.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(os.Stderr, usage, strings.Join(serviceNames(), "\n  "))
-		return flag.ErrHelp
-	}
-	cmd, args := args[0], args[1:]
-	if cmd == "healthcheck" {
-		return healthcheck(ctx, args)
-	}
-	cfg, err := config.Load()
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg)
-	slog.SetDefault(log)
+	return execute(ctx, args, stdin, stdout, os.Stderr)
+}
 
-	switch cmd {
-	case "all":
-		return runAll(ctx, cfg, log)
-	case "migrate":
-		return migrate(ctx, cfg, log)
-	case "admin":
-		return admin(ctx, cfg, args, stdout)
-	case "close-day":
-		return closeDay(ctx, cfg, log, args)
-	case "dlq":
-		return dlq(ctx, cfg, args, stdin, stdout)
-	case "broker":
-		return brokerCmd(ctx, cfg, args, stdout)
-	case "verify":
-		if len(args) > 0 {
-			return errors.New("usage: ates verify")
+// execute runs the command args names; the log, warnings and errors of arguments go to
+// stderr, what the command prints (help included) to stdout.
+func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		return fmt.Errorf("%w (see ates help)", err)
+	}
+	return err
+}
+
+// env is what every command that reads the settings gets: the configuration, the logger
+// made from it, and the streams.
+type env struct {
+	cfg            config.Config
+	log            *slog.Logger
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+// withConfig makes a command's RunE that reads the settings first, warning about every
+// ATES_* variable no setting reads.
+func withConfig(stdin io.Reader, stdout, stderr io.Writer, fn func(context.Context, env, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		cfg, err := config.Load()
+		log := slog.New(slog.NewTextHandler(stderr, nil))
+		if err == nil {
+			log = newLogger(cfg, stderr)
+			slog.SetDefault(log)
 		}
-		return dailyaccounting.VerifyCommand(ctx, cfg, log, stdout)
+		for _, u := range config.UnknownVars(os.Environ()) {
+			if u.DidYouMean != "" {
+				log.Warn("unknown setting ignored", "variable", u.Name, "did_you_mean", u.DidYouMean)
+			} else {
+				log.Warn("unknown setting ignored", "variable", u.Name)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		return fn(cmd.Context(), env{cfg: cfg, log: log, stdin: stdin, stdout: stdout, stderr: stderr}, args)
 	}
-	svc, ok := services[cmd]
-	if !ok {
-		return fmt.Errorf("unknown command %q (try ates help)", cmd)
+}
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ates",
+		Short: "aTES: the task tracker's services and operator commands",
+		Long: "ates runs the aTES services (each serves until SIGINT or SIGTERM) and the operator's commands.\n\n" +
+			"Configuration comes from ATES_* environment variables; see README.md. An ATES_*\n" +
+			"variable that no setting reads is warned about when a command starts.",
+		Version:       versionString(),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cmd.SetOut(stderr)
+			_ = cmd.Help()
+			return errNoCommand
+		},
 	}
-	return svc(ctx, cfg, log)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetVersionTemplate("ates {{.Version}}\n")
+	root.AddGroup(&cobra.Group{ID: "services", Title: "Services:"}, &cobra.Group{ID: "operator", Title: "Operator commands:"})
+	root.SetHelpCommandGroupID("operator")
+	root.SetCompletionCommandGroupID("operator")
+
+	root.AddCommand(&cobra.Command{
+		Use: "all", Short: "every service in one process", GroupID: "services", Args: cobra.NoArgs,
+		RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
+			return runAll(ctx, e.cfg, e.log)
+		}),
+	})
+	for _, name := range serviceNames() {
+		svc := services[name]
+		root.AddCommand(&cobra.Command{
+			Use: name, Short: "the " + name + " service", GroupID: "services", Args: cobra.NoArgs,
+			RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
+				return svc(ctx, e.cfg, e.log)
+			}),
+		})
+	}
+	for _, c := range []*cobra.Command{
+		migrateCmd(stdin, stdout, stderr),
+		adminCmd(stdin, stdout, stderr),
+		closeDayCmd(stdin, stdout, stderr),
+		dlqCmd(stdin, stdout, stderr),
+		brokerCommand(stdin, stdout, stderr),
+		{
+			Use: "verify", Short: "recompute the read models from the audit log and tasks; exit 1 on any difference",
+			Args: cobra.NoArgs,
+			RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
+				return dailyaccounting.VerifyCommand(ctx, e.cfg, e.log, e.stdout)
+			}),
+		},
+		{
+			Use: "healthcheck URL", Short: "exit 0 if URL answers HTTP 200 (container health checks)",
+			Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error { return healthcheck(cmd.Context(), args[0]) },
+		},
+		{
+			Use: "version", Short: "print the version and VCS revision ates was built from", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				_, err := fmt.Fprintln(cmd.OutOrStdout(), "ates", versionString())
+				return err
+			},
+		},
+	} {
+		c.GroupID = "operator"
+		root.AddCommand(c)
+	}
+	return root
+}
+
+// parent is a command that only groups subcommands: without one, or with an unknown
+// one, it fails and says which there are.
+func parent(c *cobra.Command) *cobra.Command {
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		var subs []string
+		for _, s := range cmd.Commands() {
+			subs = append(subs, s.Name())
+		}
+		if len(args) > 0 {
+			return fmt.Errorf("unknown command %q for %q: use one of %s", args[0], cmd.CommandPath(), strings.Join(subs, ", "))
+		}
+		return fmt.Errorf("%s needs a subcommand: %s (see %s --help)", cmd.CommandPath(), strings.Join(subs, ", "), cmd.CommandPath())
+	}
+	return c
 }
 
 func serviceNames() []string {
@@ -140,60 +220,114 @@ func runAll(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	return g.Wait()
 }
 
-func migrate(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	created, err := pgutil.EnsureDatabase(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
+func adminCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var name, email, photoHash string
+	create := &cobra.Command{
+		Use:   "create --name N --email E --photo-hash H",
+		Short: "create an admin without a token (the first admin)",
+		Args:  cobra.NoArgs,
+		RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
+			id, err := auth.CreateAdmin(ctx, e.cfg, name, email, photoHash)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "admin created: id=%s email=%s\n", id, email)
+			return nil
+		}),
 	}
-	if created {
-		log.Info("database created")
-	}
-	pool, err := pgutil.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	return pgutil.Migrate(ctx, pool, log)
+	create.Flags().StringVar(&name, "name", "", "the admin's display name")
+	create.Flags().StringVar(&email, "email", "", "the admin's email address")
+	create.Flags().StringVar(&photoHash, "photo-hash", "", "the photo hash the admin logs in with")
+	admin := parent(&cobra.Command{Use: "admin", Short: "create an admin: admin create --name N --email E --photo-hash H"})
+	admin.AddCommand(create)
+	return admin
 }
 
-func admin(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		return errors.New("usage: ates admin create --name N --email E --photo-hash H")
+func closeDayCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	var date string
+	c := &cobra.Command{
+		Use:   "close-day --date YYYY-MM-DD",
+		Short: "close a past business day, and any earlier open day",
+		Args:  cobra.NoArgs,
+		RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
+			if date == "" {
+				return errors.New("usage: ates close-day --date YYYY-MM-DD")
+			}
+			return dailyaccounting.CloseDayCommand(ctx, e.cfg, e.log, date)
+		}),
 	}
-	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
-	name := fs.String("name", "", "the admin's display name")
-	email := fs.String("email", "", "the admin's email address")
-	photoHash := fs.String("photo-hash", "", "the photo hash the admin logs in with")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
-	}
-	id, err := auth.CreateAdmin(ctx, cfg, *name, *email, *photoHash)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "admin created: id=%s email=%s\n", id, *email)
-	return nil
+	c.Flags().StringVar(&date, "date", "", "the business day to close, YYYY-MM-DD; it must have ended")
+	return c
 }
 
-func closeDay(ctx context.Context, cfg config.Config, log *slog.Logger, args []string) error {
-	fs := flag.NewFlagSet("close-day", flag.ContinueOnError)
-	date := fs.String("date", "", "the business day to close, YYYY-MM-DD; it must have ended")
-	if err := fs.Parse(args); err != nil {
-		return err
+func dlqCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	_, long, _ := strings.Cut(dlqUsage, "\n\n")
+	c := parent(&cobra.Command{
+		Use:   "dlq list|show|replay|purge --queue QUEUE",
+		Short: "list, show, replay or purge dead letters: dlq list --queue ates.taskhandler",
+		Long:  long,
+	})
+	for _, verb := range []struct{ name, short string }{
+		{"list", "the dead letters of QUEUE, oldest first"},
+		{"show", "one dead letter in full (--id): headers and the decoded payload"},
+		{"replay", "publish dead letters (--id, or all) again under their original routing key and event id"},
+		{"purge", "delete dead letters (--id, or all) for good; asks first unless --yes"},
+	} {
+		var o dlqOptions
+		v := &cobra.Command{
+			Use: verb.name + " --queue QUEUE", Short: verb.short, Args: cobra.NoArgs,
+			RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
+				return dlq(ctx, e.cfg, verb.name, o, e.stdin, e.stdout)
+			}),
+		}
+		v.Flags().StringVar(&o.queue, "queue", "", "the consumer's queue (ates.taskhandler, ates.mailsender) or its .dead queue")
+		if verb.name != "list" {
+			v.Flags().StringVar(&o.ids, "id", "", "event ids, comma-separated")
+		}
+		if verb.name == "list" {
+			v.Flags().IntVar(&o.limit, "limit", 100, "at most this many")
+		}
+		if verb.name == "purge" {
+			v.Flags().BoolVar(&o.yes, "yes", false, "do not ask")
+		}
+		c.AddCommand(v)
 	}
-	if *date == "" || fs.NArg() > 0 {
-		return errors.New("usage: ates close-day --date YYYY-MM-DD")
-	}
-	return dailyaccounting.CloseDayCommand(ctx, cfg, log, *date)
+	return c
 }
 
-func healthcheck(ctx context.Context, args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: ates healthcheck URL")
+func brokerCommand(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	_, long, _ := strings.Cut(brokerUsage, "\n\n")
+	c := parent(&cobra.Command{
+		Use:   "broker setup|definitions",
+		Short: "create each service's broker user and the exchanges and queues, or print them as definitions",
+		Long:  long,
+	})
+	for _, verb := range []struct{ name, short string }{
+		{"setup", "create each service's own broker user and the exchanges and queues"},
+		{"definitions", "the same as a RabbitMQ definitions document, for load_definitions"},
+	} {
+		var o brokerOptions
+		v := &cobra.Command{
+			Use: verb.name, Short: verb.short, Long: long, Args: cobra.NoArgs,
+			RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
+				return brokerCmd(ctx, e.cfg, verb.name, o, e.stdout)
+			}),
+		}
+		v.Flags().BoolVar(&o.admin, "admin", false, "also create the user of ATES_AMQP_URL as an administrator")
+		if verb.name == "setup" {
+			v.Flags().StringVar(&o.management, "management", "", "the management plugin's URL (http://rabbitmq:15672), instead of rabbitmqctl")
+		} else {
+			v.Flags().StringVar(&o.out, "out", "", "write to this file (mode 0600: it holds password hashes)")
+		}
+		c.AddCommand(v)
 	}
+	return c
+}
+
+func healthcheck(ctx context.Context, url string) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, args[0], nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}
@@ -204,15 +338,15 @@ func healthcheck(ctx context.Context, args []string) error {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return fmt.Errorf("%s: %s: %s", args[0], resp.Status, strings.TrimSpace(string(body)))
+		return fmt.Errorf("%s: %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return nil
 }
 
-func newLogger(cfg config.Config) *slog.Logger {
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+		return slog.New(slog.NewJSONHandler(w, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	return slog.New(slog.NewTextHandler(w, opts))
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -309,7 +310,7 @@ func DefaultTransport() Transport {
 
 // Load reads the environment over the defaults and checks the result.
 func Load() (Config, error) {
-	return parse(env.Options{})
+	return parse(env.Options{Environment: env.ToMap(os.Environ())})
 }
 
 // LoadFrom reads the given variables instead of the process environment (for tests).
@@ -320,7 +321,7 @@ func LoadFrom(vars map[string]string) (Config, error) {
 func parse(opts env.Options) (Config, error) {
 	cfg := defaults()
 	if err := env.ParseWithOptions(&cfg, opts); err != nil {
-		return Config{}, fmt.Errorf("read configuration: %w", err)
+		return Config{}, fmt.Errorf("read configuration: %w", parseErrors(opts.Environment, err))
 	}
 	loc, err := time.LoadLocation(cfg.BusinessTZName)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,9 +91,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) error {
 }
 
 func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
-	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	provider, err := migrationProvider(db)
 	if err != nil {
-		return fmt.Errorf("load migrations: %w", err)
+		return err
 	}
 	results, err := provider.Up(ctx)
 	if err != nil {
@@ -107,6 +108,64 @@ func migrate(ctx context.Context, db *sql.DB, log *slog.Logger) error {
 	}
 	log.Info("schema up to date", "version", version)
 	return nil
+}
+
+func migrationProvider(db *sql.DB) (*goose.Provider, error) {
+	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations.FS)
+	if err != nil {
+		return nil, fmt.Errorf("load migrations: %w", err)
+	}
+	return provider, nil
+}
+
+// Migration is one schema migration and whether the database has it.
+type Migration struct {
+	Version int64
+	File    string
+	// AppliedAt is when it was applied; zero while it is pending.
+	AppliedAt time.Time
+}
+
+// MigrationStatus lists every migration, oldest first, with when it was applied.
+func MigrationStatus(ctx context.Context, pool *pgxpool.Pool) ([]Migration, error) {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := migrationProvider(db)
+	if err != nil {
+		return nil, err
+	}
+	status, err := provider.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read migration status: %w", err)
+	}
+	list := make([]Migration, 0, len(status))
+	for _, s := range status {
+		m := Migration{Version: s.Source.Version, File: s.Source.Path}
+		if s.State == goose.StateApplied {
+			m.AppliedAt = s.AppliedAt
+		}
+		list = append(list, m)
+	}
+	return list, nil
+}
+
+// MigrateDown rolls the newest applied migration back and returns it; ok is false when
+// none is applied.
+func MigrateDown(ctx context.Context, pool *pgxpool.Pool) (_ Migration, ok bool, _ error) {
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	provider, err := migrationProvider(db)
+	if err != nil {
+		return Migration{}, false, err
+	}
+	r, err := provider.Down(ctx)
+	if errors.Is(err, goose.ErrNoNextVersion) {
+		return Migration{}, false, nil
+	}
+	if err != nil {
+		return Migration{}, false, fmt.Errorf("roll back migration: %w", err)
+	}
+	return Migration{Version: r.Source.Version, File: r.Source.Path}, true, nil
 }
 
 // ErrNotFound is what stores return for a missing row.
