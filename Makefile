@@ -11,7 +11,7 @@ GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE   := github.com/bufbuild/protovalidate@v1.2.2
 PROTO_VENDOR    := proto/third_party
 
-.PHONY: all run test faulttest loadtest loadsmoke fuzz fuzzsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
+.PHONY: all run test breaking faulttest loadtest loadsmoke fuzz fuzzsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
 
 all: build
 
@@ -29,9 +29,9 @@ run:
 	$(GO) run ./services/cmd/ates broker setup
 	ATES_ALLOW_DEV_KEYS=true $(GO) run ./services/cmd/ates all
 
-## test: lint, stale generated code, vet, race tests, a few-second smoke of the load test
+## test: lint, breaking proto changes, stale generated code, vet, race tests, a few-second smoke of the load test
 ## and a few seconds of each fuzz target (CI runs faulttest after it)
-test: lint gen-check vet unit loadsmoke fuzzsmoke
+test: lint breaking gen-check vet unit loadsmoke fuzzsmoke
 
 ## faulttest: the fault suite: every service as a subprocess behind Toxiproxy, one fault per
 ## scenario under load, invariants from SQL, one results table (FAULTS=broker_cut runs one)
@@ -105,6 +105,24 @@ lint: tools protodeps
 	$(TOOLBIN)/buf lint
 	$(TOOLBIN)/sqlc vet
 	$(GO) mod tidy -diff
+
+## breaking: fail if a .proto change breaks existing clients (buf's FILE rules, buf.yaml):
+## the tree is compared with the commit this branch left main at (git merge-base; main or
+## origin/main), or, on main itself, with main's previous commit (HEAD~1: before the last
+## merge). BREAKING_AGAINST='<buf input>' compares with something else. A clone without
+## that history (git clone --depth 1 on main) has nothing to compare with: skipped, said so.
+BREAKING_AGAINST ?=
+breaking: tools protodeps
+	@against='$(BREAKING_AGAINST)'; \
+	if [ -z "$$against" ]; then \
+	  main=$$(git rev-parse -q --verify 'main^{commit}' || git rev-parse -q --verify 'origin/main^{commit}' || true); \
+	  if [ -z "$$main" ] || [ "$$main" = "$$(git rev-parse HEAD)" ]; then base=$$(git rev-parse -q --verify 'HEAD~1^{commit}' || true); \
+	  else base=$$(git merge-base HEAD "$$main"); fi; \
+	  if [ -z "$$base" ]; then echo "breaking: no earlier commit to compare the protos with; skipped" >&2; exit 0; fi; \
+	  against=".git#ref=$$base"; \
+	fi; \
+	echo "buf breaking --against '$$against'"; \
+	$(TOOLBIN)/buf breaking --against "$$against"
 
 ## gen-check: fail if the generated code in the tree differs from a fresh `make gen`
 GENERATED = gen proto/third_party $(wildcard services/*/internal/*db)
