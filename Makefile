@@ -10,6 +10,9 @@ TOOLBIN   := $(CURDIR)/.cache/toolbin
 GATEWAY_V1      := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTOVALIDATE   := github.com/bufbuild/protovalidate@v1.2.2
 PROTO_VENDOR    := proto/third_party
+# The version /openapi.json reports: the nearest tag, else the commit (+"-dirty").
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/ates/ates/services/internal/server.Version=$(VERSION)
 
 .PHONY: all run test breaking faulttest loadtest loadsmoke fuzz fuzzsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
 
@@ -27,7 +30,7 @@ run: export ATES_MAILSENDER_AMQP_URL ?= amqp://ates-mailsender:ates-mailsender-d
 run:
 	$(GO) run ./services/cmd/ates migrate
 	$(GO) run ./services/cmd/ates broker setup
-	ATES_ALLOW_DEV_KEYS=true $(GO) run ./services/cmd/ates all
+	ATES_ALLOW_DEV_KEYS=true $(GO) run -ldflags '$(LDFLAGS)' ./services/cmd/ates all
 
 ## test: lint, breaking proto changes, stale generated code, vet, race tests, a few-second smoke of the load test
 ## and a few seconds of each fuzz target (CI runs faulttest after it)
@@ -67,7 +70,7 @@ fuzzsmoke:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZSMOKETIME)
 
 build:
-	$(GO) build -o bin/ates ./services/cmd/ates
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ates ./services/cmd/ates
 
 ## tools: build the pinned generators into .cache/toolbin (protoc plugins must be on PATH)
 tools:

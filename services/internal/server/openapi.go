@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -88,6 +90,9 @@ func openAPIDoc(name string, services []string, public map[string]bool, version 
 		}
 	}
 	doc2.Tags = slices.DeleteFunc(doc2.Tags, func(t *openapi3.Tag) bool { return !short[t.Name] })
+	if err := keepUsedDefinitions(&doc2); err != nil {
+		return nil, err
+	}
 
 	doc, err := openapi2conv.ToV3(&doc2)
 	if err != nil {
@@ -119,6 +124,37 @@ func openAPIDoc(name string, services []string, public map[string]bool, version 
 		return nil, fmt.Errorf("the OpenAPI document is invalid: %w", err)
 	}
 	return doc, nil
+}
+
+// definitionRef matches a reference to a Swagger 2.0 definition.
+var definitionRef = regexp.MustCompile(`"#/definitions/([^"]+)"`)
+
+// keepUsedDefinitions drops the definitions no kept path uses, directly or through other
+// definitions: the other services' messages.
+func keepUsedDefinitions(doc *openapi2.T) error {
+	used := map[string]bool{}
+	var follow func(v any) error
+	follow = func(v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("walk the Swagger document: %w", err)
+		}
+		for _, m := range definitionRef.FindAllSubmatch(b, -1) {
+			name := string(m[1])
+			if def, ok := doc.Definitions[name]; ok && !used[name] {
+				used[name] = true
+				if err := follow(def); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if err := follow(doc.Paths); err != nil {
+		return err
+	}
+	maps.DeleteFunc(doc.Definitions, func(name string, _ *openapi2.SchemaRef) bool { return !used[name] })
+	return nil
 }
 
 // openAPIHandler serves the service's document, built on the first request.

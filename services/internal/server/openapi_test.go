@@ -57,6 +57,10 @@ func TestOpenAPIDocument(t *testing.T) {
 	for path := range doc.Paths.Map() {
 		require.True(t, strings.HasPrefix(path, "/v1/task"), "a path this server does not serve: %s", path)
 	}
+	require.Contains(t, doc.Components.Schemas, "v1Task")
+	require.Contains(t, doc.Components.Schemas, "rpcStatus")
+	require.NotContains(t, doc.Components.Schemas, "v1LoginRequest", "another service's messages")
+	require.NotContains(t, doc.Components.Schemas, "v1GetBalanceResponse", "another service's messages")
 	var list, create *openapi3.Operation
 	for _, item := range doc.Paths.Map() {
 		for _, op := range item.Operations() {
