@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -158,6 +160,10 @@ type Transport struct {
 	// TLSCAFile (PEM) makes services call auth over TLS, trusting these CAs; it is also
 	// trusted for amqps:// broker URLs.
 	TLSCAFile string `env:"ATES_TLS_CA_FILE"`
+	// CORSOrigins are the origins ("https://app.example.com", or "*" for any) whose pages
+	// may call the REST APIs from a browser; empty: no CORS headers, other origins are
+	// refused by browsers.
+	CORSOrigins []string `env:"ATES_CORS_ORIGINS"`
 }
 
 // RateLimit is a token bucket: Burst calls at once, then one more every Every. A Burst
@@ -331,6 +337,10 @@ func parse(opts env.Options) (Config, error) {
 	if cfg.Limits.TrustedProxies, err = parsePrefixes(cfg.Limits.TrustedProxyList); err != nil {
 		return Config{}, fmt.Errorf("check configuration: ATES_TRUSTED_PROXIES: %w", err)
 	}
+	for i, o := range cfg.Transport.CORSOrigins {
+		cfg.Transport.CORSOrigins[i] = strings.TrimSpace(o)
+	}
+	cfg.Transport.CORSOrigins = slices.DeleteFunc(cfg.Transport.CORSOrigins, func(o string) bool { return o == "" })
 	if err := cfg.validate(); err != nil {
 		return Config{}, fmt.Errorf("check configuration: %w", err)
 	}
@@ -421,6 +431,11 @@ func (c Config) validate() error {
 	}
 	if (c.Transport.TLSCertFile == "") != (c.Transport.TLSKeyFile == "") {
 		errs = append(errs, errors.New("ATES_TLS_CERT_FILE and ATES_TLS_KEY_FILE go together: set both or neither"))
+	}
+	for _, o := range c.Transport.CORSOrigins {
+		if !validOrigin(o) {
+			errs = append(errs, fmt.Errorf("ATES_CORS_ORIGINS: %q is not an origin (scheme://host[:port], as a browser sends it, or *)", o))
+		}
 	}
 	errs = append(errs, c.Limits.validate()...)
 	switch c.LogFormat {
@@ -527,4 +542,16 @@ func (c Config) keyring(keys string) *broker.Keyring {
 		return nil // validate refused it: a Config from Load never gets here
 	}
 	return k
+}
+
+// validOrigin says whether o is "*" or an origin as browsers send it: http or https, a
+// host, perhaps a port, nothing else (no path, not even a trailing slash).
+func validOrigin(o string) bool {
+	if o == "*" {
+		return true
+	}
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.User == nil && u.Path == "" && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery &&
+		u.String() == o
 }

@@ -120,6 +120,16 @@ func TestLoad(t *testing.T) {
 		require.Zero(t, cfg.Limits.ReassignPerMinute)
 	})
 
+	t.Run("CORS origins are read from their variable", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{})
+		require.NoError(t, err)
+		require.Empty(t, cfg.Transport.CORSOrigins, "no CORS unless asked for")
+		cfg, err = config.LoadFrom(map[string]string{"ATES_CORS_ORIGINS": "https://app.example.com, http://localhost:3000"})
+		require.NoError(t, err)
+		require.Equal(t, []string{"https://app.example.com", "http://localhost:3000"}, cfg.Transport.CORSOrigins)
+	})
+
 	t.Run("variables override defaults", func(t *testing.T) {
 		t.Parallel()
 		cfg, err := config.LoadFrom(map[string]string{
@@ -165,6 +175,8 @@ func TestLoad(t *testing.T) {
 		{"a negative burst is refused", map[string]string{"ATES_AUTH_REGISTER_PER_ADDR_BURST": "-1"}, "ATES_AUTH_REGISTER_PER_ADDR_BURST"},
 		{"a limit that never refills is refused", map[string]string{"ATES_TASKS_CREATE_PER_USER_EVERY": "0s"}, "ATES_TASKS_CREATE_PER_USER_EVERY"},
 		{"an unknown limited role is refused", map[string]string{"ATES_TASKS_CREATE_LIMITED_ROLES": "worker,intern"}, "intern"},
+		{"a CORS origin with a path is refused", map[string]string{"ATES_CORS_ORIGINS": "https://app.example.com/"}, "ATES_CORS_ORIGINS"},
+		{"a CORS origin without a scheme is refused", map[string]string{"ATES_CORS_ORIGINS": "app.example.com"}, "ATES_CORS_ORIGINS"},
 		{"a negative reassign-all cap is refused", map[string]string{"ATES_TASKS_REASSIGN_PER_MINUTE": "-1"}, "ATES_TASKS_REASSIGN_PER_MINUTE"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -398,8 +398,11 @@ func (s *Server) httpHandler() http.Handler {
 		}, s.gatewayLimits()...)
 		s.gwMux = runtime.NewServeMux(opts...)
 		mux.Handle("/v1/", checkText(s.gwMux))
+		mux.Handle("GET /openapi.json", s.openAPIHandler())
+		mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
+		mux.Handle("GET /docs/", docsHandler())
 	}
-	return mux
+	return withCORS(s.opts.Transport.CORSOrigins, mux)
 }
 
 // readyCheckTimeout bounds each readiness check: a dependency slower than this is not
