@@ -72,7 +72,7 @@ func TestEveryWorkerGetsOneMailPerClosedDay(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, "readyz: %s", body)
-	require.Equal(t, "postgres: ok\nrabbitmq: ok\n", sortedLines(string(body)))
+	require.Equal(t, "postgres: ok\nrabbitmq: ok\nschema: ok\n", sortedLines(string(body)))
 
 	closed, err := closer.CloseDay(t.Context(), day(t, days[2]))
 	require.NoError(t, err)
