@@ -202,26 +202,29 @@ func TestK8sAtesServices(t *testing.T) {
 			}
 			require.Equal(t, wantPorts, ports)
 
+			// Liveness: the gRPC server answers grpc.health.v1 (APIs), or HTTP /healthz.
 			require.NotNil(t, c.LivenessProbe)
-			require.NotNil(t, c.LivenessProbe.HTTPGet, "liveness is HTTP /healthz")
-			require.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path)
-			require.Equal(t, int32(s.httpPort), containerPort(t, c, c.LivenessProbe.HTTPGet.Port.String()))
+			if s.grpcPort != 0 {
+				require.NotNil(t, c.LivenessProbe.GRPC, "an API is alive while grpc.health.v1 answers")
+				require.Equal(t, int32(s.grpcPort), c.LivenessProbe.GRPC.Port)
+				require.Nil(t, c.LivenessProbe.GRPC.Service, "the server's overall status")
+			} else {
+				require.NotNil(t, c.LivenessProbe.HTTPGet, "liveness is HTTP /healthz")
+				require.Equal(t, "/healthz", c.LivenessProbe.HTTPGet.Path)
+				require.Equal(t, int32(s.httpPort), containerPort(t, c, c.LivenessProbe.HTTPGet.Port.String()))
+			}
 
 			require.NotNil(t, c.StartupProbe)
 			require.NotNil(t, c.StartupProbe.HTTPGet)
 			require.Equal(t, "/healthz", c.StartupProbe.HTTPGet.Path)
 			require.Equal(t, int32(s.httpPort), containerPort(t, c, c.StartupProbe.HTTPGet.Port.String()))
 
+			// Readiness: /readyz, the only status that follows PostgreSQL, the schema, the
+			// broker and auth (the gRPC health status stays SERVING until shutdown).
 			require.NotNil(t, c.ReadinessProbe)
-			if s.grpcPort != 0 {
-				require.NotNil(t, c.ReadinessProbe.GRPC, "an API is ready when grpc.health.v1 says so")
-				require.Equal(t, int32(s.grpcPort), c.ReadinessProbe.GRPC.Port)
-				require.Nil(t, c.ReadinessProbe.GRPC.Service, "the server's overall status")
-			} else {
-				require.NotNil(t, c.ReadinessProbe.HTTPGet, "readiness is HTTP /readyz")
-				require.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path)
-				require.Equal(t, int32(s.httpPort), containerPort(t, c, c.ReadinessProbe.HTTPGet.Port.String()))
-			}
+			require.NotNil(t, c.ReadinessProbe.HTTPGet, "readiness is HTTP /readyz")
+			require.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path)
+			require.Equal(t, int32(s.httpPort), containerPort(t, c, c.ReadinessProbe.HTTPGet.Port.String()))
 
 			require.False(t, c.Resources.Requests.Cpu().IsZero(), "a CPU request")
 			require.False(t, c.Resources.Requests.Memory().IsZero(), "a memory request")
@@ -304,6 +307,10 @@ func TestK8sJobs(t *testing.T) {
 			require.NotNil(t, job)
 			spec := job.Spec.Template.Spec
 			require.Equal(t, corev1.RestartPolicyOnFailure, spec.RestartPolicy)
+			if tt.name == "migrate" {
+				require.NotNil(t, job.Spec.Parallelism)
+				require.Equal(t, int32(1), *job.Spec.Parallelism, "the migrations take no lock: one pod at a time")
+			}
 			require.Len(t, spec.Containers, 1)
 			c := spec.Containers[0]
 			require.Equal(t, "ates", c.Image)
