@@ -55,6 +55,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, log *slog.Logg
 	}
 	s.closer.onClosed = s.relay.Wake
 	s.closer.Register(srv.Registry())
+	s.relay.Register(srv.Registry())
 	return s, nil
 }
 
