@@ -4,8 +4,11 @@ package grafana
 
 import (
 	"encoding/json"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -45,4 +48,29 @@ func TestDashboardQueriesNameListedMetrics(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestReadmeListsEveryMetric: every metric the services define (a Name: or NewDesc with
+// an ates_ name) has a row in the README's table.
+func TestReadmeListsEveryMetric(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	defined := regexp.MustCompile(`(?:Name:\s*|NewDesc\(\s*)"(ates_[a-z_]+)"`)
+	found := 0
+	err = filepath.WalkDir("../../services", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range defined.FindAllSubmatch(src, -1) {
+			found++
+			require.Contains(t, string(readme), "| `"+string(m[1])+"` |", "%s defines %s", path, m[1])
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Greater(t, found, 10, "the walk found the metrics")
 }
