@@ -15,6 +15,7 @@ import (
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 )
 
@@ -22,7 +23,7 @@ import (
 // listening where listen says.
 func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, auth authn.Authenticator, log *slog.Logger) (*server.Server, error) {
 	impl := &Server{store: newStore(pool), loc: cfg.BusinessTZ, now: time.Now, log: log}
-	return server.New(server.Options{
+	srv, err := server.New(server.Options{
 		Name:         "accounting",
 		GRPCAddr:     listen.GRPC,
 		HTTPAddr:     listen.HTTP,
@@ -36,6 +37,11 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, auth authn
 		Pprof:           cfg.Pprof,
 		Transport:       cfg.Transport,
 	})
+	if err != nil {
+		return nil, err
+	}
+	pgutil.RegisterPoolMetrics(srv.Registry(), pool)
+	return srv, nil
 }
 
 // Run serves accounting until ctx ends.

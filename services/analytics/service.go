@@ -14,13 +14,14 @@ import (
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 )
 
 // New builds the analytics servers on deps, authenticating callers with auth.
 func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Authenticator, log *slog.Logger) (*server.Server, error) {
 	impl := &Server{store: &store{pool: deps.Pool}, loc: cfg.BusinessTZ, now: time.Now, log: log}
-	return server.New(server.Options{
+	srv, err := server.New(server.Options{
 		Name:            "analytics",
 		GRPCAddr:        listen.GRPC,
 		HTTPAddr:        listen.HTTP,
@@ -33,6 +34,11 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Aut
 		Pprof:           cfg.Pprof,
 		Transport:       cfg.Transport,
 	})
+	if err != nil {
+		return nil, err
+	}
+	pgutil.RegisterPoolMetrics(srv.Registry(), deps.Pool)
+	return srv, nil
 }
 
 // Run serves analytics until ctx ends.

@@ -53,6 +53,7 @@ func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.
 		return nil, nil, err
 	}
 	impl.limits = newLimits(cfg.Limits, ratelimit.NewMetrics(srv.Registry()))
+	pgutil.RegisterPoolMetrics(srv.Registry(), pool)
 	return srv, store, nil
 }
 

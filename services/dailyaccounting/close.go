@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
@@ -48,6 +49,26 @@ type Closer struct {
 	now      func() time.Time
 	log      *slog.Logger
 	onClosed func() // after a commit that closed days; wakes the outbox relay
+
+	seconds    prometheus.Histogram // nil until Register
+	lastClosed prometheus.Gauge
+}
+
+// Register exports the closer's metrics on reg: ates_dailyaccounting_close_seconds (how
+// long each CloseDay call that closed days took, transaction included) and
+// ates_dailyaccounting_last_closed_day (the last business day this process closed, as
+// the Unix time of its midnight UTC, so that time() minus it is the days' backlog).
+func (c *Closer) Register(reg prometheus.Registerer) {
+	c.seconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "ates_dailyaccounting_close_seconds",
+		Help:    "Duration of the daily close calls that closed at least one day, in seconds.",
+		Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+	})
+	c.lastClosed = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ates_dailyaccounting_last_closed_day",
+		Help: "The last business day this process closed, as the Unix time of its midnight UTC (0 before the first close).",
+	})
+	reg.MustRegister(c.seconds, c.lastClosed)
 }
 
 // NewCloser returns a closer on pool whose business days are dates in loc.
@@ -64,6 +85,7 @@ func (c *Closer) CloseDay(ctx context.Context, day time.Time) ([]DayClosed, erro
 	if today := bizday.Of(c.now(), c.loc); day.After(today) {
 		return nil, fmt.Errorf("close day %s: %w (today is %s in %s)", bizday.Format(day), ErrFutureDay, bizday.Format(today), c.loc)
 	}
+	start := time.Now()
 	var closed []DayClosed
 	err := pgutil.InTx(ctx, c.pool, func(tx pgx.Tx) error {
 		q := dailyaccountingdb.New(tx)
@@ -88,6 +110,10 @@ func (c *Closer) CloseDay(ctx context.Context, day time.Time) ([]DayClosed, erro
 	}
 	for _, dc := range closed {
 		c.log.InfoContext(ctx, "day closed", "date", bizday.Format(dc.Day), "workers", dc.Workers, "payouts", dc.Payouts, "paid", dc.Paid)
+	}
+	if len(closed) > 0 && c.seconds != nil {
+		c.seconds.Observe(time.Since(start).Seconds())
+		c.lastClosed.Set(float64(closed[len(closed)-1].Day.Unix()))
 	}
 	if len(closed) > 0 && c.onClosed != nil {
 		c.onClosed()

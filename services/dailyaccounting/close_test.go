@@ -5,12 +5,15 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -397,4 +400,33 @@ func TestReadModelsAfterClose(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, n, diff.String())
 	require.Contains(t, diff.String(), "date=2026-02-04: stored rewards=0 fees=-7 reward_rows=0 fee_rows=1, audit_log rewards=0 fees=0 ")
+}
+
+func TestCloseDayMetrics(t *testing.T) {
+	t.Parallel()
+	closer, book := newCloser(t)
+	ledgertest.ThreeDays(book, days)
+	reg := prometheus.NewRegistry()
+	closer.Register(reg)
+
+	_, err := closer.CloseDay(t.Context(), day(t, days[2]))
+	require.NoError(t, err)
+	_, err = closer.CloseDay(t.Context(), day(t, days[1]))
+	require.NoError(t, err)
+
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	var observed uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "ates_dailyaccounting_close_seconds" {
+			observed = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	require.Equal(t, uint64(1), observed, "one close that closed days; closing day 2 again closed none")
+	// The last closed day is day 3.
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP ates_dailyaccounting_last_closed_day The last business day this process closed, as the Unix time of its midnight UTC (0 before the first close).
+# TYPE ates_dailyaccounting_last_closed_day gauge
+ates_dailyaccounting_last_closed_day `+strconv.FormatInt(day(t, days[2]).Unix(), 10)+`
+`), "ates_dailyaccounting_last_closed_day"))
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -51,6 +52,40 @@ type Relay struct {
 // through conn.
 func NewRelay(pool *pgxpool.Pool, conn *broker.Conn, interval time.Duration, log *slog.Logger) *Relay {
 	return &Relay{pool: pool, conn: conn, interval: interval, wake: make(chan struct{}, 1), log: log}
+}
+
+// Register exports the outbox backlog on reg, read from the database at each scrape:
+// ates_dailyaccounting_outbox_pending (rows not yet published) and
+// ates_dailyaccounting_outbox_lag_seconds (how long the oldest of them has waited; 0
+// when none waits). A lag that keeps growing means the relay cannot publish.
+func (r *Relay) Register(reg prometheus.Registerer) {
+	reg.MustRegister(&outboxBacklog{pool: r.pool,
+		pending: prometheus.NewDesc("ates_dailyaccounting_outbox_pending",
+			"Outbox rows not yet published to the broker.", nil, nil),
+		lag: prometheus.NewDesc("ates_dailyaccounting_outbox_lag_seconds",
+			"Age of the oldest outbox row not yet published, in seconds (0 when none waits).", nil, nil),
+	})
+}
+
+// outboxBacklog reads the outbox backlog when scraped.
+type outboxBacklog struct {
+	pool         *pgxpool.Pool
+	pending, lag *prometheus.Desc
+}
+
+func (o *outboxBacklog) Describe(ch chan<- *prometheus.Desc) { ch <- o.pending; ch <- o.lag }
+
+func (o *outboxBacklog) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	b, err := dailyaccountingdb.New(o.pool).OutboxBacklog(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(o.pending, err)
+		ch <- prometheus.NewInvalidMetric(o.lag, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(o.pending, prometheus.GaugeValue, float64(b.Pending))
+	ch <- prometheus.MustNewConstMetric(o.lag, prometheus.GaugeValue, b.OldestSeconds)
 }
 
 // Wake makes a running relay look at the outbox now instead of at its next poll.

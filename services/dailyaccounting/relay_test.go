@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/protobuf/proto"
 
@@ -50,6 +51,26 @@ func TestRelayPublishesTheOutboxOnce(t *testing.T) {
 	want := outboxRows(t, book)
 	require.Len(t, want, 9)
 	unsent := func() int { return book.Count("SELECT count(*) FROM outbox WHERE sent_at IS NULL") }
+	_, err = pool.Exec(t.Context(), "UPDATE outbox SET created_at = now() - interval '90 seconds'")
+	require.NoError(t, err)
+	metrics := prometheus.NewRegistry()
+	dailyaccounting.NewRelay(pool, nil, time.Hour, log).Register(metrics)
+	backlog := func() (pending, lag float64) {
+		mfs, err := metrics.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			switch mf.GetName() {
+			case "ates_dailyaccounting_outbox_pending":
+				pending = mf.GetMetric()[0].GetGauge().GetValue()
+			case "ates_dailyaccounting_outbox_lag_seconds":
+				lag = mf.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		return pending, lag
+	}
+	pending, lag := backlog()
+	require.Equal(t, float64(9), pending)
+	require.InDelta(t, 90, lag, 30, "the oldest unsent row waits for 90 seconds")
 
 	exchange, queues := brokertest.Names(t, "mailsender")
 	conn := brokertest.Dial(t, exchange)
@@ -76,6 +97,9 @@ func TestRelayPublishesTheOutboxOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 9, n)
 	require.Zero(t, unsent())
+	pending, lag = backlog()
+	require.Zero(t, pending)
+	require.Zero(t, lag, "no row waits")
 
 	byID := map[string]*broker.Delivery{}
 	for i := range want {

@@ -54,6 +54,8 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, log *slog.Logg
 		log:      log,
 	}
 	s.closer.onClosed = s.relay.Wake
+	s.closer.Register(srv.Registry())
+	s.relay.Register(srv.Registry())
 	return s, nil
 }
 

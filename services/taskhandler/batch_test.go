@@ -96,6 +96,9 @@ func TestABacklogIsAppliedInBatchesAndABadEventSinksNoNeighbour(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, dead)
 
+	require.Equal(t, map[string]float64{"created": float64(len(good))}, tasksTotal(t, handler),
+		"one created per stored task; rejected and duplicate creates count nothing")
+
 	// Many events per transaction: far fewer transactions than events.
 	transactions, events := batchStats(t, handler)
 	require.Equal(t, float64(deliveries), events, "every delivery committed once")
@@ -123,4 +126,20 @@ func batchStats(t *testing.T, svc *taskhandler.Service) (batches, events float64
 	}
 	t.Fatal("no ates_taskhandler_batch_events metric")
 	return 0, 0
+}
+
+// tasksTotal reads ates_taskhandler_tasks_total by action.
+func tasksTotal(t *testing.T, svc *taskhandler.Service) map[string]float64 {
+	t.Helper()
+	mfs, err := svc.Server.Registry().Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() == "ates_taskhandler_tasks_total" {
+			for _, m := range mf.GetMetric() {
+				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
 }

@@ -18,6 +18,7 @@ type handler struct {
 	store     *store
 	log       *slog.Logger
 	processed *prometheus.CounterVec
+	tasks     *prometheus.CounterVec // applied changes by action
 }
 
 // routes are taskhandler's event handlers, one per task event.
@@ -32,31 +33,34 @@ func (h *handler) routes() []broker.Route {
 
 func (h *handler) create(ctx context.Context, ev broker.Event[*eventsv1.TaskCreate]) error {
 	o, reason, err := h.store.create(ctx, ev.ID, ev.Msg)
-	return h.done(ctx, ev.Delivery, o, reason, 1, err)
+	return h.done(ctx, ev.Delivery, "created", o, reason, 1, err)
 }
 
 func (h *handler) complete(ctx context.Context, ev broker.Event[*eventsv1.TaskComplete]) error {
 	o, reason, err := h.store.complete(ctx, ev.ID, ev.Msg)
-	return h.done(ctx, ev.Delivery, o, reason, 1, err)
+	return h.done(ctx, ev.Delivery, "completed", o, reason, 1, err)
 }
 
 func (h *handler) assign(ctx context.Context, ev broker.Event[*eventsv1.TaskAssign]) error {
 	o, reason, err := h.store.assign(ctx, ev.ID, ev.Msg)
-	return h.done(ctx, ev.Delivery, o, reason, 1, err)
+	return h.done(ctx, ev.Delivery, "assigned", o, reason, 1, err)
 }
 
 func (h *handler) reassign(ctx context.Context, ev broker.Event[*eventsv1.TasksReassign]) error {
 	o, reason, moved, err := h.store.reassign(ctx, ev.ID, ev.Msg)
-	return h.done(ctx, ev.Delivery, o, reason, moved, err)
+	return h.done(ctx, ev.Delivery, "assigned", o, reason, moved, err)
 }
 
-// done records what applying an event did; errors go back to the middleware, which
-// classifies them.
-func (h *handler) done(ctx context.Context, d broker.Delivery, o Outcome, reason string, moved int, err error) error {
+// done records what applying an event did (moved tasks changed by action, when it was
+// applied); errors go back to the middleware, which classifies them.
+func (h *handler) done(ctx context.Context, d broker.Delivery, action string, o Outcome, reason string, moved int, err error) error {
 	if err != nil {
 		return err
 	}
 	h.processed.WithLabelValues(d.RoutingKey, string(o)).Inc()
+	if o == Applied {
+		h.tasks.WithLabelValues(action).Add(float64(moved))
+	}
 	log := h.log.With("event_id", d.EventID, "type", d.Type, "attempt", d.Attempt)
 	switch o {
 	case Rejected:

@@ -46,7 +46,11 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 		Name: "ates_taskhandler_events_total",
 		Help: "Task events taskhandler settled, by routing key and outcome: applied, rejected (a business reason, recorded for the caller) or duplicate (applied before). Failures are in ates_consumer_events_total.",
 	}, []string{"routing_key", "outcome"})
-	srv.Registry().MustRegister(processed)
+	tasks := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ates_taskhandler_tasks_total",
+		Help: "Task changes applied, by action: created, assigned (by task.assign or task.reassign, one per task moved) or completed. Rejected and duplicate events count nothing.",
+	}, []string{"action"})
+	srv.Registry().MustRegister(processed, tasks)
 	return &Service{
 		Server:    srv,
 		deps:      deps,
@@ -61,6 +65,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 			store:     &store{pool: deps.Pool, loc: cfg.BusinessTZ, now: time.Now, workers: &workerList{ttl: time.Second}},
 			log:       log,
 			processed: processed,
+			tasks:     tasks,
 		},
 	}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/ratelimit"
 	"github.com/ates/ates/services/internal/server"
 )
@@ -56,6 +57,7 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Aut
 	}
 	impl.gate = newGate(deps.Broker, events.TaskhandlerQueue, cfg.TasksMaxBacklog, cfg.TasksBacklogWait, srv.Registry())
 	impl.quotas = newQuotas(cfg.Limits, ratelimit.NewMetrics(srv.Registry()))
+	pgutil.RegisterPoolMetrics(srv.Registry(), deps.Pool)
 	return &Service{Server: srv, waiter: w, gate: impl.gate}, nil
 }
 

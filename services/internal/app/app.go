@@ -137,9 +137,9 @@ func (d *Deps) Checks() map[string]server.Check {
 }
 
 // HealthServer is the HTTP side of a service without an API: /healthz, /readyz over the
-// open connections, and /metrics.
+// open connections, and /metrics (with the pool's metrics when there is a pool).
 func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logger) (*server.Server, error) {
-	return server.New(server.Options{
+	srv, err := server.New(server.Options{
 		Name:            name,
 		HTTPAddr:        addr,
 		Logger:          log,
@@ -148,6 +148,13 @@ func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logg
 		Pprof:           cfg.Pprof,
 		Transport:       cfg.Transport,
 	})
+	if err != nil {
+		return nil, err
+	}
+	if d.Pool != nil {
+		pgutil.RegisterPoolMetrics(srv.Registry(), d.Pool)
+	}
+	return srv, nil
 }
 
 // Close closes the auth client and the broker connection, then the pool: consumers and publishers are done

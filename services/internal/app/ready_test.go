@@ -136,3 +136,22 @@ func TestReadyWhileAuthUnreachable(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, code, body)
 	require.Contains(t, body, "auth: auth health check: ")
 }
+
+// TestHealthServerExportsThePool: a service with a pool shows the pool's metrics.
+func TestHealthServerExportsThePool(t *testing.T) {
+	t.Parallel()
+	pool, _ := pgtest.NewDB(t)
+	cfg, err := config.LoadFrom(map[string]string{})
+	require.NoError(t, err)
+	srv, err := (&app.Deps{Pool: pool}).HealthServer("test", "127.0.0.1:0", cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	mfs, err := srv.Registry().Gather()
+	require.NoError(t, err)
+	var max float64
+	for _, mf := range mfs {
+		if mf.GetName() == "ates_db_pool_max_connections" {
+			max = mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	require.Equal(t, float64(pool.Stat().MaxConns()), max)
+}

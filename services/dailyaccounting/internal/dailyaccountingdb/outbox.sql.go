@@ -11,6 +11,26 @@ import (
 	"github.com/google/uuid"
 )
 
+const outboxBacklog = `-- name: OutboxBacklog :one
+SELECT count(*)::bigint AS pending,
+       coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS oldest_seconds
+FROM outbox
+WHERE sent_at IS NULL
+`
+
+type OutboxBacklogRow struct {
+	Pending       int64
+	OldestSeconds float64
+}
+
+// How many rows wait for the relay, and how long the oldest has waited (0 when none).
+func (q *Queries) OutboxBacklog(ctx context.Context) (OutboxBacklogRow, error) {
+	row := q.db.QueryRow(ctx, outboxBacklog)
+	var i OutboxBacklogRow
+	err := row.Scan(&i.Pending, &i.OldestSeconds)
+	return i, err
+}
+
 type OutboxInsertParams struct {
 	EventID     uuid.UUID
 	RoutingKey  string
