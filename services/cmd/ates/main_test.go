@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ates/ates/services/internal/pgtest"
+	"github.com/ates/ates/services/internal/server"
 )
 
 // TestMain runs main itself when a test starts this binary as ates, to see its exit codes.
@@ -70,7 +71,7 @@ func TestHelp(t *testing.T) {
 }
 
 // TestVersion: `ates version` (and --version) prints the version, the module's or the one
-// set with -ldflags -X main.version, and the Go version.
+// set with -ldflags -X github.com/ates/ates/services/internal/server.Version, and the Go version.
 func TestVersion(t *testing.T) {
 	code, out, _ := atesProcess(t, "version")
 	require.Equal(t, 0, code)
@@ -79,8 +80,8 @@ func TestVersion(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.Equal(t, out, out2)
 
-	version = "v9.8.7"
-	t.Cleanup(func() { version = "" })
+	server.Version = "v9.8.7"
+	t.Cleanup(func() { server.Version = "" })
 	out, _, err := execOut(t, "", "version")
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(out, "ates v9.8.7 ("), out)

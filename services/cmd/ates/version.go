@@ -3,17 +3,15 @@ package main
 import (
 	"runtime/debug"
 	"strings"
-)
 
-// version is the release ates was built as, set with
-// -ldflags "-X main.version=v1.2.3"; empty: the module version from the build info.
-var version string
+	"github.com/ates/ates/services/internal/server"
+)
 
 // versionString is the version, then the VCS revision and time the binary was built
 // from (with "+dirty" for uncommitted changes) and the Go version, as far as known.
 func versionString() string {
 	info, ok := debug.ReadBuildInfo()
-	v := version
+	v := server.Version // the one stamp (-ldflags -X .../server.Version, as make build does); the OpenAPI documents report it too
 	if v == "" && ok {
 		v = info.Main.Version
 	}
