@@ -11,9 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -38,13 +36,9 @@ const (
 // DeadlineExceeded, when the caller's deadline ended it) with msgNotSent when the event
 // never reached the broker, with msgUnknown when it may have.
 func publish(ctx context.Context, b *broker.Conn, log *slog.Logger, k retryKey, key string, msg proto.Message, eventID uuid.UUID) error {
-	opts := []broker.PublishOption{broker.WithEventID(eventID.String())}
-	// The caller's W3C trace context travels with the event, so a trace spans the call
-	// and taskhandler's work.
-	if tp := metadata.ValueFromIncomingContext(ctx, broker.HeaderTraceparent); len(tp) == 1 {
-		opts = append(opts, broker.WithHeaders(amqp.Table{broker.HeaderTraceparent: tp[0]}))
-	}
-	_, err := b.Publish(ctx, key, msg, opts...)
+	// ctx holds the call's span, whose trace context Publish writes into the event, so a
+	// trace spans the call and taskhandler's work.
+	_, err := b.Publish(ctx, key, msg, broker.WithEventID(eventID.String()))
 	if err == nil {
 		return nil
 	}

@@ -26,6 +26,8 @@ import (
 	"github.com/ates/ates/services/auth"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/server"
+	"github.com/ates/ates/services/internal/telemetry"
 	"github.com/ates/ates/services/mailsender"
 	"github.com/ates/ates/services/taskhandler"
 	"github.com/ates/ates/services/tasks"
@@ -135,7 +137,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.AddCommand(&cobra.Command{
 		Use: "all", Short: "every service in one process", GroupID: "services", Args: cobra.NoArgs,
 		RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
-			return runAll(ctx, e.cfg, e.log)
+			return traced(ctx, "ates", e.log, func() error { return runAll(ctx, e.cfg, e.log) })
 		}),
 	})
 	for _, name := range serviceNames() {
@@ -143,7 +145,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		root.AddCommand(&cobra.Command{
 			Use: name, Short: "the " + name + " service", GroupID: "services", Args: cobra.NoArgs,
 			RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
-				return svc(ctx, e.cfg, e.log)
+				return traced(ctx, "ates-"+name, e.log, func() error { return svc(ctx, e.cfg, e.log) })
 			}),
 		})
 	}
@@ -343,10 +345,36 @@ func healthcheck(ctx context.Context, url string) error {
 	return nil
 }
 
+// newLogger logs in the configured format; a line logged inside a request or an event
+// carries its trace_id and span_id.
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(telemetry.LogHandler(slog.NewJSONHandler(w, opts)))
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(telemetry.LogHandler(slog.NewTextHandler(w, opts)))
+}
+
+// traceFlushTimeout bounds the export of the spans left when a service stops.
+const traceFlushTimeout = 5 * time.Second
+
+// traced runs a service (or all of them) with tracing set up from the OTEL_* variables
+// as service, and flushes the spans left once it stopped. Under `ates all` the services
+// share the process and so the name "ates"; their spans tell them apart by the RPC,
+// queue and instrumentation scope.
+func traced(ctx context.Context, service string, log *slog.Logger, run func() error) error {
+	shutdown, err := telemetry.Setup(ctx, service, server.Version)
+	if err != nil {
+		return err
+	}
+	if telemetry.Enabled(os.Getenv) {
+		log.Info("exporting traces over OTLP", "protocol", telemetry.Protocol(os.Getenv))
+	}
+	err = run()
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), traceFlushTimeout)
+	defer cancel()
+	if ferr := shutdown(flushCtx); ferr != nil {
+		log.Warn("flush traces", "err", ferr)
+	}
+	return err
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/internal/telemetry"
 )
 
 // Client authenticates tokens through the auth service's Authenticate RPC, reusing a
@@ -42,7 +43,10 @@ const maxCached = 10_000
 // Dial connects to auth at addr, in plaintext unless opts give transport credentials
 // (tlsconf.GRPCDial); cacheTTL 0 disables the cache.
 func Dial(addr string, cacheTTL time.Duration, opts ...grpc.DialOption) (*Client, error) {
-	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
+	opts = append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(telemetry.GRPCClientHandler()),
+	}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dial auth at %s: %w", addr, err)

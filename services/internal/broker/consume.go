@@ -234,10 +234,18 @@ func (cons *consumer) session(ctx context.Context, s *session) (subscribed bool,
 // process runs one delivery through the middleware and settles it.
 func (cons *consumer) process(ctx context.Context, raw amqp.Delivery) {
 	d := newDelivery(cons.spec.Name, raw)
-	log := cons.log.With("event_id", d.EventID, "type", d.Type, "routing_key", d.RoutingKey, "attempt", d.Attempt)
-	if tp, ok := d.Headers[HeaderTraceparent].(string); ok {
-		log = log.With("traceparent", tp)
+	// The routing key comes from the message (for a copy through the dead-letter
+	// exchange, from a header any consumer's user can set): keys without a route share
+	// one label, so made-up keys cannot add metric series or span names without bound.
+	key := d.RoutingKey
+	if _, ok := cons.routes[key]; !ok {
+		key = unroutedLabel
 	}
+	// Every log line of the event is logged with ctx, so it carries the span's ids.
+	ctx, span := startProcessSpan(ctx, cons.spec.Name, key, d)
+	var err error
+	defer func() { endSpan(span, err) }()
+	log := cons.log.With("event_id", d.EventID, "type", d.Type, "routing_key", d.RoutingKey, "attempt", d.Attempt)
 	if d.Redelivered > 0 {
 		// Handed out before without being settled: a consumer died or lost its channel.
 		log = log.With("redelivered", d.Redelivered)
@@ -246,32 +254,25 @@ func (cons *consumer) process(ctx context.Context, raw amqp.Delivery) {
 		cons.retryLater(ctx, raw, d, d.Attempt-1, errPaused, log)
 		return
 	}
-	// The routing key comes from the message (for a copy through the dead-letter
-	// exchange, from a header any consumer's user can set): keys without a route share
-	// one label, so made-up keys cannot add metric series without bound.
-	key := d.RoutingKey
-	if _, ok := cons.routes[key]; !ok {
-		key = unroutedLabel
-	}
 	start := time.Now()
-	err := cons.handle(ctx, d, log)
+	err = cons.handle(ctx, d, log)
 	cons.metrics.duration.WithLabelValues(key).Observe(time.Since(start).Seconds())
 	switch {
 	case err == nil:
 		cons.metrics.events.WithLabelValues(key, outcomeAcked).Inc()
 		if err := raw.Ack(false); err != nil {
-			log.Warn("ack failed; the event will be delivered again (and found applied)", "error", err)
+			log.WarnContext(ctx, "ack failed; the event will be delivered again (and found applied)", "error", err)
 		}
 	case IsPermanent(err):
 		cons.metrics.events.WithLabelValues(key, outcomeDeadLettered).Inc()
 		if errors.Is(err, ErrUnverified) {
 			cons.metrics.unverified.WithLabelValues(key).Inc()
 		}
-		log.Error("event can never be applied; dead-lettering", "error", err, "app_id", d.AppID)
+		log.ErrorContext(ctx, "event can never be applied; dead-lettering", "error", err, "app_id", d.AppID)
 		cons.deadLetter(ctx, raw, d, err, log)
 	default:
 		cons.metrics.events.WithLabelValues(key, outcomeRetried).Inc()
-		log.Warn("event failed; retrying later", "error", err)
+		log.WarnContext(ctx, "event failed; retrying later", "error", err)
 		cons.retryLater(ctx, raw, d, d.Attempt, err, log)
 	}
 }
@@ -302,7 +303,7 @@ func (cons *consumer) handle(ctx context.Context, d Delivery, log *slog.Logger) 
 			return err
 		}
 		wait := jitter(inProcessRetries[try])
-		log.Debug("event failed; retrying in process", "error", err, "retry_in", wait)
+		log.DebugContext(ctx, "event failed; retrying in process", "error", err, "retry_in", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-cons.life.Done(): // shutting down: the retry queue takes it
@@ -319,7 +320,7 @@ func (cons *consumer) attempt(ctx context.Context, apply func(context.Context) e
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
-			log.Error("event handler panicked", "panic", p, "stack", string(debug.Stack()))
+			log.ErrorContext(ctx, "event handler panicked", "panic", p, "stack", string(debug.Stack()))
 			err = fmt.Errorf("handler panic: %v", p)
 		}
 	}()
@@ -333,16 +334,16 @@ func (cons *consumer) retryLater(ctx context.Context, raw amqp.Delivery, d Deliv
 	delay := jitter(min(cons.cfg.RetryMin<<min(max(attempts-1, 0), 16), cons.cfg.RetryMax))
 	err := cons.copyTo(ctx, RetryQueue(cons.spec.Name), raw, d, attempts, cause, delay)
 	if err != nil {
-		log.Error("could not hand the event to the retry queue; returning it to its queue", "error", err)
+		log.ErrorContext(ctx, "could not hand the event to the retry queue; returning it to its queue", "error", err)
 		if err := raw.Nack(false, true); err != nil {
-			log.Warn("nack failed; the event will be delivered again", "error", err)
+			log.WarnContext(ctx, "nack failed; the event will be delivered again", "error", err)
 		}
 		return
 	}
 	if err := raw.Ack(false); err != nil {
 		// The copy is in the retry queue and the original comes back too: the event is
 		// handled twice, which consumers dedupe on its id.
-		log.Warn("ack after the retry copy failed", "error", err)
+		log.WarnContext(ctx, "ack after the retry copy failed", "error", err)
 	}
 }
 
@@ -351,14 +352,14 @@ func (cons *consumer) retryLater(ctx context.Context, raw amqp.Delivery, d Deliv
 // full) the event goes through the retry queue and is dead-lettered when it comes back.
 func (cons *consumer) deadLetter(ctx context.Context, raw amqp.Delivery, d Delivery, reason error, log *slog.Logger) {
 	if err := cons.copyTo(ctx, DeadLetterQueue(cons.spec.Name), raw, d, d.Attempt, reason, 0); err != nil {
-		log.Error("dead-lettering failed; the event will come back and be dead-lettered then", "error", err)
+		log.ErrorContext(ctx, "dead-lettering failed; the event will come back and be dead-lettered then", "error", err)
 		cons.retryLater(ctx, raw, d, d.Attempt, reason, log)
 		return
 	}
 	if err := raw.Ack(false); err != nil {
 		// The copy is in the dead-letter queue; the original will come back and be
 		// dead-lettered again. Duplicates there are harmless: replay applies once.
-		log.Warn("ack after dead-lettering failed", "error", err)
+		log.WarnContext(ctx, "ack after dead-lettering failed", "error", err)
 	}
 }
 

@@ -23,8 +23,9 @@ const (
 	// HeaderSchemaVersion carries the version of the event's proto package,
 	// e.g. "v1" for events.v1.TaskCreate.
 	HeaderSchemaVersion = "schema_version"
-	// HeaderTraceparent carries the W3C trace context, when the caller sets it
-	// with WithHeaders.
+	// HeaderTraceparent carries the W3C trace context of the publish's span (see
+	// tracing.go); a caller without a span in its context can set one with
+	// WithHeaders.
 	HeaderTraceparent = "traceparent"
 )
 
@@ -93,7 +94,7 @@ func WithHeaders(h amqp.Table) PublishOption {
 // disconnected), ErrOutcomeUnknown (sent, but not confirmed; also when ctx
 // ends while waiting, wrapping ctx's error too) or ErrUnroutable (no queue is
 // bound for routingKey). It is safe for concurrent use.
-func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message, opts ...PublishOption) (string, error) {
+func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message, opts ...PublishOption) (_ string, err error) {
 	var o publishOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -119,6 +120,8 @@ func (c *Conn) Publish(ctx context.Context, routingKey string, msg proto.Message
 	if v := schemaVersion(desc); v != "" {
 		headers[HeaderSchemaVersion] = v
 	}
+	ctx, span := startPublishSpan(ctx, c.cfg.Exchange, routingKey, id, headers)
+	defer func() { endSpan(span, err) }()
 	if err := headers.Validate(); err != nil {
 		return id, fmt.Errorf("publish %s %s: headers: %w", routingKey, id, err)
 	}

@@ -42,6 +42,7 @@ import (
 	"google.golang.org/grpc/tap"
 
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/telemetry"
 	"github.com/ates/ates/services/internal/tlsconf"
 )
 
@@ -184,6 +185,7 @@ func (s *Server) buildGRPC() error {
 	chain = append(chain, requestIDFromHeader, validateRequest(validator))
 
 	serverOpts := []grpc.ServerOption{
+		grpc.StatsHandler(grpcServerTracing()),
 		grpc.ChainUnaryInterceptor(chain...),
 		grpc.ChainStreamInterceptor(streamStarted),
 		grpc.InTapHandle(boundRequestRead(s.opts.Transport.ReadTimeout)),
@@ -355,7 +357,7 @@ func (s *Server) registerGateways(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", s.opts.Name, err)
 	}
 	for _, register := range s.opts.Gateways {
-		if err := register(ctx, s.gwMux, endpoint, []grpc.DialOption{creds}); err != nil {
+		if err := register(ctx, s.gwMux, endpoint, []grpc.DialOption{creds, grpc.WithStatsHandler(telemetry.GRPCClientHandler())}); err != nil {
 			return fmt.Errorf("%s: register REST gateway: %w", s.opts.Name, err)
 		}
 	}
@@ -395,6 +397,7 @@ func (s *Server) httpHandler() http.Handler {
 			runtime.WithIncomingHeaderMatcher(forwardHeader),
 			runtime.WithMetadata(s.gatewayMetadata),
 			runtime.WithErrorHandler(gatewayError),
+			runtime.WithMiddlewares(nameSpanByRoute),
 		}, s.gatewayLimits()...)
 		s.gwMux = runtime.NewServeMux(opts...)
 		mux.Handle("/v1/", checkText(s.gwMux))
@@ -402,7 +405,7 @@ func (s *Server) httpHandler() http.Handler {
 		mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 		mux.Handle("GET /docs/", docsHandler())
 	}
-	return withCORS(s.opts.Transport.CORSOrigins, mux)
+	return httpTracing(withCORS(s.opts.Transport.CORSOrigins, mux))
 }
 
 // readyCheckTimeout bounds each readiness check: a dependency slower than this is not
@@ -455,11 +458,12 @@ func runCheck(ctx context.Context, check Check) error {
 	}
 }
 
-// forwardHeader passes the W3C trace context and the Idempotency-Key on to gRPC metadata
-// as well as what grpc-gateway forwards by default (Authorization among it).
+// forwardHeader passes the Idempotency-Key on to gRPC metadata as well as what
+// grpc-gateway forwards by default (Authorization among it). The W3C trace context goes
+// through the tracing handlers instead (see tracing.go).
 func forwardHeader(key string) (string, bool) {
 	switch k := strings.ToLower(key); k {
-	case "traceparent", "tracestate", idempotencyKeyMD:
+	case idempotencyKeyMD:
 		return k, true
 	}
 	return runtime.DefaultHeaderMatcher(key)
