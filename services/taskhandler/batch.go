@@ -6,6 +6,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ates/ates/services/internal/broker"
 )
@@ -45,6 +49,32 @@ type batcher struct {
 type submission struct {
 	pending
 	done chan result
+	span trace.SpanContext // the consumer's span of the event
+}
+
+// batchTracer traces the transactions: each is a span under the span of its batch's
+// first event (so that an event applied alone, the usual case when idle, has its SQL in
+// its own trace), linked to the spans of the others.
+func batchTracer() trace.Tracer { return otel.Tracer("github.com/ates/ates/services/taskhandler") }
+
+// startTx starts the span of one transaction applying subs.
+func startTx(ctx context.Context, subs []submission) (context.Context, trace.Span) {
+	links := make([]trace.Link, 0, len(subs)-1)
+	for _, sub := range subs[1:] {
+		links = append(links, trace.Link{SpanContext: sub.span})
+	}
+	ctx = trace.ContextWithSpanContext(ctx, subs[0].span)
+	return batchTracer().Start(ctx, "apply events", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("ates.batch.events", len(subs))))
+}
+
+// endTx ends a transaction's span, marking it failed with err.
+func endTx(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 func newBatcher(s *store, max int, timeout time.Duration, reg prometheus.Registerer) *batcher {
@@ -63,7 +93,7 @@ func newBatcher(s *store, max int, timeout time.Duration, reg prometheus.Registe
 // caller gets ctx's error (a transient failure: the event is retried, and found applied
 // if its batch committed after all).
 func (b *batcher) submit(ctx context.Context, id uuid.UUID, fn change) result {
-	sub := submission{pending: pending{id: id, fn: fn}, done: make(chan result, 1)}
+	sub := submission{pending: pending{id: id, fn: fn}, done: make(chan result, 1), span: trace.SpanContextFromContext(ctx)}
 	select {
 	case b.queue <- sub:
 	case <-ctx.Done():
@@ -106,11 +136,13 @@ func (b *batcher) run(stop <-chan struct{}) {
 func (b *batcher) apply(batch []submission) {
 	for len(batch) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
+		ctx, span := startTx(ctx, batch)
 		evs := make([]pending, len(batch))
 		for i, sub := range batch {
 			evs[i] = sub.pending
 		}
 		rs, failed, err := b.store.tx(ctx, evs)
+		endTx(span, err)
 		cancel()
 		switch {
 		case err == nil:
@@ -148,7 +180,9 @@ func (b *batcher) apply(batch []submission) {
 func (b *batcher) alone(sub submission) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()
+	ctx, span := startTx(ctx, []submission{sub})
 	r := b.store.alone(ctx, sub.id, sub.fn)
+	endTx(span, r.err)
 	if r.err == nil {
 		b.size.Observe(1)
 	}

@@ -20,7 +20,9 @@ import (
 // them the trace. The signature does not cover the headers: a forged traceparent can only
 // file an event's spans under another trace, and grants nothing.
 
-var tracer = otel.Tracer("github.com/ates/ates/services/internal/broker")
+// tracer is asked for at each use, so that it follows the global provider Setup installs
+// (a tracer taken earlier would stay with the first provider ever installed).
+func tracer() trace.Tracer { return otel.Tracer("github.com/ates/ates/services/internal/broker") }
 
 // headerCarrier reads and writes the trace context in AMQP headers.
 type headerCarrier amqp.Table
@@ -43,7 +45,7 @@ func (h headerCarrier) Keys() []string {
 // startPublishSpan starts the producer span of one Publish and writes its context into
 // headers, replacing a traceparent given with WithHeaders when ctx holds a span.
 func startPublishSpan(ctx context.Context, exchange, routingKey, eventID string, headers amqp.Table) (context.Context, trace.Span) {
-	ctx, span := tracer.Start(ctx, "publish "+routingKey,
+	ctx, span := tracer().Start(ctx, "publish "+routingKey,
 		trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
 			semconv.MessagingSystemRabbitMQ,
@@ -62,7 +64,7 @@ func startPublishSpan(ctx context.Context, exchange, routingKey, eventID string,
 // a route, so made-up keys do not make up span names).
 func startProcessSpan(ctx context.Context, queue, key string, d Delivery) (context.Context, trace.Span) {
 	ctx = telemetry.Propagator().Extract(ctx, headerCarrier(d.Headers))
-	return tracer.Start(ctx, "process "+key,
+	return tracer().Start(ctx, "process "+key,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			semconv.MessagingSystemRabbitMQ,

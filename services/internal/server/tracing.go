@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"net/http"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
@@ -22,23 +24,42 @@ import (
 var untracedPaths = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
 
 func httpTracing(h http.Handler) http.Handler {
-	return otelhttp.NewHandler(h, "http",
+	traced := otelhttp.NewHandler(h, "http",
 		otelhttp.WithPropagators(telemetry.Propagator()),
 		otelhttp.WithFilter(func(r *http.Request) bool { return !untracedPaths[r.URL.Path] }),
-		// Renamed to "METHOD route" by nameSpanByRoute once the gateway matched a route.
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }),
+		otelhttp.WithSpanNameFormatter(spanName),
 	)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A place for nameSpanByRoute to leave the route the gateway matched.
+		traced.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, new(string))))
+	})
 }
 
-// nameSpanByRoute names a REST request's span after the route it matched, e.g.
-// "POST /v1/task/{id}/complete", as the semantic conventions ask: the path itself holds
-// ids, which would give every task its own span name.
+type routeKey struct{}
+
+// spanName names a REST request's span after the route it matched, e.g. "POST
+// /v1/task/{id}/complete", as the semantic conventions ask (the path itself holds ids,
+// which would give every task its own span name); other requests after their net/http
+// pattern, else the method. otelhttp asks again once the request was served.
+func spanName(_ string, r *http.Request) string {
+	if route, _ := r.Context().Value(routeKey{}).(*string); route != nil && *route != "" {
+		return r.Method + " " + *route
+	}
+	if strings.Contains(r.Pattern, " ") { // "GET /openapi.json"
+		return r.Pattern
+	}
+	return r.Method
+}
+
+// nameSpanByRoute records the gateway's route for spanName and on the span.
 func nameSpanByRoute(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		if route, ok := runtime.HTTPPathPattern(r.Context()); ok {
-			span := trace.SpanFromContext(r.Context())
-			span.SetName(r.Method + " " + route)
-			span.SetAttributes(semconv.HTTPRoute(route))
+		if pattern, ok := runtime.HTTPPattern(r.Context()); ok {
+			route := pattern.String()
+			if holder, _ := r.Context().Value(routeKey{}).(*string); holder != nil {
+				*holder = route
+			}
+			trace.SpanFromContext(r.Context()).SetAttributes(semconv.HTTPRoute(route))
 		}
 		next(w, r, params)
 	}

@@ -42,6 +42,8 @@ type Options struct {
 	// APIBroker changes the tasks API's broker connection (not taskhandler's), e.g. to
 	// reach the broker through a brokertest.Proxy.
 	APIBroker func(*broker.Config)
+	// Log receives the tasks API's and taskhandler's logs; discarded if nil.
+	Log *slog.Logger
 }
 
 // Start runs auth, the tasks API and (unless opts say otherwise) taskhandler until the
@@ -64,7 +66,10 @@ func Start(t testing.TB, opts Options) *Env {
 			opts.APIBroker(c)
 		}
 	})}
-	log := slog.New(slog.DiscardHandler)
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 
 	handlerDeps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
 	handler, err := taskhandler.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, handlerDeps, env.Queue, log)
