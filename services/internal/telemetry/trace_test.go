@@ -57,6 +57,11 @@ func createAndCheckTrace(t *testing.T, spans func() []span) []*span {
 	env.NewUser(t, authv1.Role_ROLE_WORKER)
 	author := env.NewUser(t, authv1.Role_ROLE_ACCOUNTANT)
 
+	for _, probe := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get("http://" + env.TasksHTTP + probe)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+	}
 	code, body := servertest.REST(t, env.TasksHTTP, http.MethodPost, "/v1/task", author.Token, `{"description":"traced","wait":true}`)
 	require.Equal(t, http.StatusOK, code, body)
 
@@ -97,6 +102,11 @@ func createAndCheckTrace(t *testing.T, spans func() []span) []*span {
 	require.True(t, tr.under(publish, rpc), "the event is published inside the gRPC call")
 	require.Equal(t, publish.SpanID, consume.ParentID, "taskhandler continues the publish")
 	require.NotEmpty(t, tr.sqlUnder(rpc), "the tasks API's SQL is in the trace")
+	for _, s := range spans() {
+		if s.Scope == "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp" {
+			require.Equal(t, "POST /v1/task", s.Name, "probes and scrapes are not traced")
+		}
+	}
 
 	// The request's log line and taskhandler's lines for the event carry the ids.
 	var requestLogged bool
