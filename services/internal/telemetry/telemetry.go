@@ -42,14 +42,16 @@ func Enabled(getenv func(string) string) bool {
 }
 
 // Protocol is the OTLP transport the environment names: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
-// else OTEL_EXPORTER_OTLP_PROTOCOL, else "http/protobuf", the specification's default.
+// else OTEL_EXPORTER_OTLP_PROTOCOL, else "grpc". The specification's default is
+// http/protobuf, but aTES already speaks gRPC, and the collector of compose.yaml's
+// observability profile is addressed on its gRPC port (4317) with the endpoint alone.
 func Protocol(getenv func(string) string) string {
 	for _, v := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
 		if p := strings.TrimSpace(getenv(v)); p != "" {
 			return p
 		}
 	}
-	return "http/protobuf"
+	return "grpc"
 }
 
 // Setup installs the global propagator (always) and, when Enabled, a tracer provider

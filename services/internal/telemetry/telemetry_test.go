@@ -25,8 +25,8 @@ func TestSetupExportsOverOTLPWhenAnEndpointIsSet(t *testing.T) {
 		name, protocol, serviceEnv, wantService string
 		start                                   func(*testing.T) (*collector, string)
 	}{
-		{name: "over gRPC", protocol: "grpc", wantService: "ates-test", start: startGRPCCollector},
-		{name: "over HTTP, the default protocol", protocol: "", wantService: "ates-test", start: startHTTPCollector},
+		{name: "over gRPC, the default protocol", protocol: "", wantService: "ates-test", start: startGRPCCollector},
+		{name: "over HTTP", protocol: "http/protobuf", wantService: "ates-test", start: startHTTPCollector},
 		{name: "named by OTEL_SERVICE_NAME", protocol: "http/protobuf", serviceEnv: "renamed", wantService: "renamed", start: startHTTPCollector},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
