@@ -46,7 +46,7 @@ func serveCounting(t *testing.T, ctx context.Context, name string, withGRPC bool
 
 // samples counts the lines of a /metrics body that are samples of the metric name.
 func samples(body, name string) int {
-	return len(regexp.MustCompile(`(?m)^` + name + `[ {]`).FindAllString(body, -1))
+	return len(regexp.MustCompile(`(?m)^`+name+`[ {]`).FindAllString(body, -1))
 }
 
 // TestOneMetricsPerProcess: under WithSharedMetrics (what `ates all` does), the server
