@@ -186,10 +186,13 @@ func TestREADMEWalkthrough(t *testing.T) {
 	cmd.Env = append(append([]string{}, env...),
 		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"READMETEST_STATUS="+statusLog)
-	today := time.Now().UTC().Format(time.DateOnly) // what the examples' `date -u +%F` says
+	// What the examples' `date -u +%F` says (a run across midnight UTC may fail: the
+	// examples themselves would then mix two days).
+	today := time.Now().UTC().Format(time.DateOnly)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("the README's examples failed: %v\n%s", err, out)
+		curlLog, _ := os.ReadFile(statusLog) // curl's own errors land there too
+		t.Fatalf("the README's examples failed: %v\n%s\ncurl's answers and errors:\n%s", err, out, curlLog)
 	}
 	t.Logf("the README's examples:\n%s", out)
 
