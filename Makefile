@@ -72,11 +72,13 @@ fuzzsmoke:
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ates ./services/cmd/ates
 
-## tools: build the pinned generators into .cache/toolbin (protoc plugins must be on PATH)
+## tools: build the pinned generators (and grpcurl, for the README's examples) into
+## .cache/toolbin (protoc plugins must be on PATH)
 tools:
 	@mkdir -p $(TOOLBIN)
 	cd tools && $(GO) build -o $(TOOLBIN)/ \
 	  github.com/bufbuild/buf/cmd/buf \
+	  github.com/fullstorydev/grpcurl/cmd/grpcurl \
 	  google.golang.org/protobuf/cmd/protoc-gen-go \
 	  google.golang.org/grpc/cmd/protoc-gen-go-grpc \
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \

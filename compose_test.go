@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,21 +56,26 @@ func withTestKeys(env []string) []string {
 
 // loadCompose loads and validates compose.yaml offline, interpolating from env
 // only (never the caller's environment), the way `docker compose config` would; the
-// secret keys are given unless env holds them.
+// secret keys are given unless env holds them. No profile is active.
 func loadCompose(t *testing.T, env ...string) *types.Project {
 	t.Helper()
-	env = withTestKeys(env)
-	project, err := tryLoadCompose(env)
+	return loadComposeWith(t, withTestKeys(env))
+}
+
+// loadComposeWith loads compose.yaml from env alone, with more options such as profiles.
+func loadComposeWith(t *testing.T, env []string, opts ...cli.ProjectOptionsFn) *types.Project {
+	t.Helper()
+	project, err := tryLoadCompose(env, opts...)
 	require.NoError(t, err, "compose.yaml does not load")
 	return project
 }
 
-func tryLoadCompose(env []string) (*types.Project, error) {
-	opts, err := cli.NewProjectOptions([]string{"compose.yaml"},
+func tryLoadCompose(env []string, more ...cli.ProjectOptionsFn) (*types.Project, error) {
+	opts, err := cli.NewProjectOptions([]string{"compose.yaml"}, append([]cli.ProjectOptionsFn{
 		cli.WithName("ates-test"),
 		cli.WithWorkingDirectory("."),
 		cli.WithEnv(env),
-	)
+	}, more...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -182,6 +191,41 @@ func TestComposePublishesSpecPorts(t *testing.T) {
 	}
 }
 
+// TestComposeBindsLocally: by default every port of every service, in every profile, is
+// published on 127.0.0.1 only; ATES_BIND opens the aTES services' ports alone.
+func TestComposeBindsLocally(t *testing.T) {
+	t.Parallel()
+	all := cli.WithProfiles([]string{"*"})
+
+	t.Run("every published port listens on 127.0.0.1 by default", func(t *testing.T) {
+		t.Parallel()
+		project := loadComposeWith(t, withTestKeys(nil), all)
+		for _, svc := range project.Services {
+			for _, p := range svc.Ports {
+				require.Equal(t, "127.0.0.1", p.HostIP, "%s publishes port %d", svc.Name, p.Target)
+			}
+		}
+	})
+
+	t.Run("ATES_BIND publishes the aTES ports elsewhere and keeps the rest local", func(t *testing.T) {
+		t.Parallel()
+		project := loadComposeWith(t, withTestKeys([]string{"ATES_BIND=0.0.0.0"}), all)
+		ates := map[string]bool{}
+		for _, s := range atesServices {
+			ates[s.name] = true
+		}
+		for _, svc := range project.Services {
+			want := "127.0.0.1"
+			if ates[svc.Name] {
+				want = "0.0.0.0"
+			}
+			for _, p := range svc.Ports {
+				require.Equal(t, want, p.HostIP, "%s publishes port %d", svc.Name, p.Target)
+			}
+		}
+	})
+}
+
 func TestComposeInfrastructure(t *testing.T) {
 	t.Parallel()
 	project := loadCompose(t)
@@ -248,9 +292,62 @@ func TestComposeKeys(t *testing.T) {
 			svc, err := project.GetService(name)
 			require.NoError(t, err)
 			require.Equal(t, "s3cret-s3cret-s3cret", *svc.Environment["ATES_AUTH_HMAC_KEY"], name)
-			require.NotContains(t, svc.Environment, "ATES_ALLOW_DEV_KEYS", "compose never allows the development key")
+			require.Equal(t, "false", *svc.Environment["ATES_ALLOW_DEV_KEYS"], "compose allows the development keys only the dev way")
 		}
 	})
+
+	t.Run("the dev way runs without secrets, on the public development keys", func(t *testing.T) {
+		t.Parallel()
+		_, err := tryLoadCompose(nil)
+		require.ErrorContains(t, err, "ATES_", "without keys and without deploy/dev.env compose stops")
+
+		project := loadComposeWith(t, nil, cli.WithEnvFiles("deploy/dev.env"), cli.WithDotEnv)
+		config := readConfigSource(t)
+		for _, s := range atesServices {
+			svc, err := project.GetService(s.name)
+			require.NoError(t, err)
+			require.Equal(t, "true", *svc.Environment["ATES_ALLOW_DEV_KEYS"], "%s accepts the development keys", s.name)
+			for _, key := range testKeys {
+				name, _, _ := strings.Cut(key, "=")
+				value := *svc.Environment[name]
+				require.Contains(t, config, strconv.Quote(value), "%s's %s is the public development default", s.name, name)
+			}
+		}
+	})
+}
+
+// readConfigSource is the text of services/internal/config (its Go files but tests),
+// where every setting and its development default are declared.
+func readConfigSource(t *testing.T) string {
+	t.Helper()
+	files, err := filepath.Glob("services/internal/config/*.go")
+	require.NoError(t, err)
+	var text strings.Builder
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		text.Write(b)
+	}
+	require.NotZero(t, text.Len())
+	return text.String()
+}
+
+// TestComposeVariablesAreKnownToConfig: every ATES_* variable compose.yaml reads is a
+// setting or one of config's compose-only variables, so exporting it for compose never
+// draws an unknown-setting warning from the services.
+func TestComposeVariablesAreKnownToConfig(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("compose.yaml")
+	require.NoError(t, err)
+	config := readConfigSource(t)
+	vars := regexp.MustCompile(`\$\{(ATES_[A-Z0-9_]+)`).FindAllSubmatch(raw, -1)
+	require.NotEmpty(t, vars)
+	for _, v := range vars {
+		require.Contains(t, config, strconv.Quote(string(v[1])), "services/internal/config does not know %s", v[1])
+	}
 }
 
 // TestComposeServicesHaveTheirOwnBrokerUsers: every service that uses the broker connects

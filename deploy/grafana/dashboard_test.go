@@ -50,6 +50,36 @@ func TestDashboardQueriesNameListedMetrics(t *testing.T) {
 	}
 }
 
+// TestDashboardFiltersByService: the dashboard has a service variable, and every ates_*
+// series a panel queries is selected by it, since every service labels its metrics
+// service="<name>" whether it runs alone or under `ates all`.
+func TestDashboardFiltersByService(t *testing.T) {
+	raw, err := os.ReadFile("ates.json")
+	require.NoError(t, err)
+	var dash struct {
+		Templating struct{ List []struct{ Name string } }
+		Panels     []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(raw, &dash))
+	var vars []string
+	for _, v := range dash.Templating.List {
+		vars = append(vars, v.Name)
+	}
+	require.Contains(t, vars, "service")
+	selector := regexp.MustCompile(`ates_[a-z_]+(\{[^}]*\})?`)
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, m := range selector.FindAllStringSubmatch(tg.Expr, -1) {
+				require.Contains(t, m[1], `service=~"$service"`, "panel %q: %s", p.Title, m[0])
+			}
+			require.NotContains(t, tg.Expr, "job", "panel %q: a service is its label, not its scrape job", p.Title)
+		}
+	}
+}
+
 // TestReadmeListsEveryMetric: every metric the services define (a Name: or NewDesc with
 // an ates_ name) has a row in the README's table.
 func TestReadmeListsEveryMetric(t *testing.T) {

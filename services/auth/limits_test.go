@@ -32,13 +32,14 @@ func restLogin(t *testing.T, env *authtest.Env, client *http.Client, header http
 	return code, h.Get("Retry-After"), out
 }
 
-// refusedMetric reads ates_ratelimit_refused_total for one limit from /metrics.
+// refusedMetric reads ates_ratelimit_refused_total for one limit from /metrics, where
+// auth labels its metrics service="auth".
 func refusedMetric(t *testing.T, env *authtest.Env, limit string) int {
 	t.Helper()
 	resp, err := http.Get("http://" + env.HTTPAddr + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	prefix := `ates_ratelimit_refused_total{limit="` + limit + `"} `
+	prefix := `ates_ratelimit_refused_total{limit="` + limit + `",service="auth"} `
 	for sc := bufio.NewScanner(resp.Body); sc.Scan(); {
 		if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 			n, err := strconv.Atoi(v)

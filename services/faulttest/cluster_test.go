@@ -203,21 +203,28 @@ func (c *cluster) env(dbURL string, extra ...string) []string {
 	}, extra...)...)
 }
 
-// start runs one more replica of service and waits until it is ready. A free port found
-// by systemtest.FreeAddr can be taken by another program before the service binds it; the replica
-// then starts again on other ports.
+// start runs one more replica of service and waits until it is ready.
 func (c *cluster) start(service string) *proc {
 	c.t.Helper()
+	c.spawn(service)
+	return c.waitReplica(service, len(c.procs[service])-1)
+}
+
+// waitReplica waits until replica i of service is ready. A free port found by
+// systemtest.FreeAddr can be taken by another program before the replica binds it; the
+// replica then starts again on other ports, in the same slot.
+func (c *cluster) waitReplica(service string, i int) *proc {
+	c.t.Helper()
 	for attempt := 1; ; attempt++ {
-		p := c.spawn(service)
+		p := c.procs[service][i]
 		err := p.waitReady("/readyz", 60*time.Second)
 		if err == nil {
 			return p
 		}
 		if attempt < 3 && p.lostPortRace() {
 			c.t.Logf("%s lost a race for its port; starting it on other ports", p.name)
-			ps := c.procs[service]
-			c.procs[service] = ps[:len(ps)-1] // not a replica that died under a fault
+			c.procs[service][i] = c.newReplica(service, i+1, attempt+1)
+			c.procs[service][i].start(c.t)
 			continue
 		}
 		c.t.Fatal(err)
@@ -226,13 +233,22 @@ func (c *cluster) start(service string) *proc {
 
 // spawn runs one more replica of service without waiting for it.
 func (c *cluster) spawn(service string) *proc {
+	c.t.Helper()
+	p := c.newReplica(service, len(c.procs[service])+1, 1)
+	c.procs[service] = append(c.procs[service], p)
+	p.start(c.t)
+	return p
+}
+
+// newReplica is replica n of service on fresh ports, not started; attempt > 1 names
+// its log apart from the attempt that lost its port.
+func (c *cluster) newReplica(service string, n, attempt int) *proc {
 	t := c.t
 	t.Helper()
 	info, ok := serviceGroups[service]
 	if !ok {
 		t.Fatalf("unknown service %q", service)
 	}
-	n := len(c.procs[service]) + 1
 	upper := strings.ToUpper(service)
 	httpAddr, grpcAddr := systemtest.FreeAddr(t), ""
 	extra := []string{"ATES_" + upper + "_HTTP_ADDR=" + httpAddr}
@@ -241,25 +257,26 @@ func (c *cluster) spawn(service string) *proc {
 		extra = append(extra, "ATES_"+upper+"_GRPC_ADDR="+grpcAddr)
 	}
 	// Replica n of an API asks replica n of auth, if there is one.
-	if auths := c.procs["auth"]; len(auths) > 0 {
+	if auths := c.procs["auth"]; len(auths) > 0 && service != "auth" {
 		extra = append(extra, "ATES_AUTH_ADDR="+auths[(n-1)%len(auths)].grpcAddr)
 	}
 	db := c.pgAPI
 	if info.group == consumerGroup {
 		db = c.pgCons
 	}
-	p := &proc{
+	log := fmt.Sprintf("%s-%d.log", service, n)
+	if attempt > 1 {
+		log = fmt.Sprintf("%s-%d.attempt%d.log", service, n, attempt)
+	}
+	return &proc{
 		name:     fmt.Sprintf("%s-%d", service, n),
 		bin:      c.s.bin,
 		args:     []string{service},
 		env:      c.env(c.pgURLVia(db.Addr()), extra...),
-		logPath:  filepath.Join(c.logDir, fmt.Sprintf("%s-%d.log", service, n)),
+		logPath:  filepath.Join(c.logDir, log),
 		httpAddr: httpAddr,
 		grpcAddr: grpcAddr,
 	}
-	c.procs[service] = append(c.procs[service], p)
-	p.start(t)
-	return p
 }
 
 // restart starts a killed or stopped replica again, on the same ports.

@@ -131,15 +131,7 @@ func (p *proc) unexpectedExits() []string {
 	return append([]string(nil), p.exits...)
 }
 
-// waitHTTP waits until path (/healthz or /readyz) on the process's HTTP port answers 200.
-func (p *proc) waitHTTP(t *testing.T, path string, timeout time.Duration) {
-	t.Helper()
-	if err := p.waitReady(path, timeout); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitReady is waitHTTP that returns the failure instead of ending the test.
+// waitReady waits until path (/healthz or /readyz) on the process's HTTP port answers 200.
 func (p *proc) waitReady(path string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	client := &http.Client{Timeout: time.Second}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -46,14 +47,24 @@ const defaultWorkers = 5
 func up(t *testing.T, s *suite, replicas, workers int, services ...string) (*cluster, *clients, population) {
 	t.Helper()
 	c := newCluster(t, s)
+	// Auth is ready before the others start: the APIs are given its address, and a
+	// replica of auth that had to move to other ports would leave them asking the old one.
+	if slices.Contains(services, "auth") {
+		for range replicas {
+			c.start("auth")
+		}
+	}
 	for _, svc := range services {
+		if svc == "auth" {
+			continue
+		}
 		for range replicas {
 			c.spawn(svc)
 		}
 	}
 	for _, svc := range services {
-		for _, p := range c.procs[svc] {
-			p.waitHTTP(t, "/readyz", 60*time.Second)
+		for i := range c.procs[svc] {
+			c.waitReplica(svc, i)
 		}
 	}
 	cl := c.dial()

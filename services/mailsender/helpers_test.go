@@ -126,7 +126,7 @@ func (e *env) mails(t *testing.T, result string) int {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^ates_mailsender_mails_total\{result="` + result + `"\} (\d+)$`).FindSubmatch(body)
+	m := regexp.MustCompile(`(?m)^ates_mailsender_mails_total\{result="` + result + `",service="mailsender"\} (\d+)$`).FindSubmatch(body)
 	if m == nil {
 		return 0
 	}

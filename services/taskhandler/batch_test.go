@@ -116,7 +116,7 @@ func sum(t *testing.T, env *taskstest.Env, sql string) int64 {
 // events they held together.
 func batchStats(t *testing.T, svc *taskhandler.Service) (batches, events float64) {
 	t.Helper()
-	mfs, err := svc.Server.Registry().Gather()
+	mfs, err := svc.Server.Gatherer().Gather()
 	require.NoError(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() == "ates_taskhandler_batch_events" {
@@ -131,7 +131,7 @@ func batchStats(t *testing.T, svc *taskhandler.Service) (batches, events float64
 // tasksTotal reads ates_taskhandler_tasks_total by action.
 func tasksTotal(t *testing.T, svc *taskhandler.Service) map[string]float64 {
 	t.Helper()
-	mfs, err := svc.Server.Registry().Gather()
+	mfs, err := svc.Server.Gatherer().Gather()
 	require.NoError(t, err)
 	out := map[string]float64{}
 	for _, mf := range mfs {

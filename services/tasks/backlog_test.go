@@ -79,7 +79,7 @@ func backlog(t *testing.T, env *taskstest.Env) int {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	m := regexp.MustCompile(`(?m)^ates_tasks_taskhandler_backlog (-?\d+)`).FindSubmatch(body)
+	m := regexp.MustCompile(`(?m)^ates_tasks_taskhandler_backlog\{service="tasks"\} (-?\d+)`).FindSubmatch(body)
 	require.NotNil(t, m, "no ates_tasks_taskhandler_backlog in /metrics")
 	n, err := strconv.Atoi(string(m[1]))
 	require.NoError(t, err)

@@ -207,8 +207,14 @@ func serviceNames() []string {
 	return names
 }
 
-// runAll runs every service; when one fails, the others are stopped too.
+// metricsServedBy is the service whose HTTP port serves the one /metrics of `ates all`;
+// the other services' /metrics answer 404 and point there.
+const metricsServedBy = "auth"
+
+// runAll runs every service; when one fails, the others are stopped too. Their metrics
+// are one registry, served once (see metricsServedBy).
 func runAll(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+	ctx = server.WithSharedMetrics(ctx, server.NewSharedMetrics(metricsServedBy))
 	g, ctx := errgroup.WithContext(ctx)
 	for _, name := range serviceNames() {
 		svc := services[name]

@@ -145,7 +145,7 @@ func TestHealthServerExportsThePool(t *testing.T) {
 	require.NoError(t, err)
 	srv, err := (&app.Deps{Pool: pool}).HealthServer("test", "127.0.0.1:0", cfg, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
-	mfs, err := srv.Registry().Gather()
+	mfs, err := srv.Gatherer().Gather()
 	require.NoError(t, err)
 	var max float64
 	for _, mf := range mfs {

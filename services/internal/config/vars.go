@@ -108,6 +108,8 @@ var composeVars = map[string]bool{
 	"ATES_TASKHANDLER_AMQP_PASSWORD":     true,
 	"ATES_DAILYACCOUNTING_AMQP_PASSWORD": true,
 	"ATES_MAILSENDER_AMQP_PASSWORD":      true,
+	"ATES_BIND":                          true,
+	"ATES_GRAFANA_PASSWORD":              true,
 }
 
 // UnknownVars are the ATES_* variables of environ ("NAME=value" strings, as os.Environ

@@ -28,8 +28,6 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -99,7 +97,9 @@ type Server struct {
 	httpLis  net.Listener
 	http     *http.Server
 	gwMux    *runtime.ServeMux
-	registry *prometheus.Registry
+	registry *prometheus.Registry // the service's metrics, each labelled through metrics
+	metrics  prometheus.Registerer
+	shared   *SharedMetrics  // set by Serve under WithSharedMetrics
 	tls      *tls.Config     // nil for plaintext
 	routes   []route         // the REST bindings of the registered services
 	public   map[string]bool // Options.Public
@@ -116,7 +116,7 @@ func New(opts Options) (*Server, error) {
 	}
 	opts.Transport = withDefaults(opts.Transport)
 	s := &Server{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry(), public: map[string]bool{}}
-	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = prometheus.WrapRegistererWith(prometheus.Labels{serviceLabel: opts.Name}, s.registry)
 	for _, m := range opts.Public {
 		s.public[m] = true
 	}
@@ -173,7 +173,7 @@ func (s *Server) buildGRPC() error {
 		return fmt.Errorf("build validator: %w", err)
 	}
 	metrics := grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram())
-	s.registry.MustRegister(metrics)
+	s.metrics.MustRegister(metrics)
 
 	chain := []grpc.UnaryServerInterceptor{
 		requestArrived,
@@ -278,12 +278,13 @@ func (s *Server) GRPCAddr() string {
 // HTTPAddr is the bound HTTP address.
 func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
 
-// Registry is where the service registers its own metrics.
-func (s *Server) Registry() *prometheus.Registry { return s.registry }
-
 // Serve serves until ctx ends, then stops gRPC gracefully and shuts HTTP down within
-// the shutdown timeout.
+// the shutdown timeout. Under WithSharedMetrics its metrics join the process's.
 func (s *Server) Serve(ctx context.Context) error {
+	if m, ok := ctx.Value(sharedMetricsKey{}).(*SharedMetrics); ok {
+		s.shared = m
+		m.join(s)
+	}
 	if s.grpc != nil {
 		if err := s.registerGateways(ctx); err != nil {
 			s.closeListeners()
@@ -383,7 +384,7 @@ func (s *Server) httpHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	if s.opts.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
