@@ -4,8 +4,6 @@ package loadtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"os"
@@ -58,11 +56,6 @@ func startSystem(t *testing.T, workers int) *system {
 	if err != nil {
 		t.Fatalf("TEST_DATABASE_URL: %v", err)
 	}
-	amqpBase, err := url.Parse(broker.TestURL())
-	if err != nil {
-		t.Fatalf("TEST_AMQP_URL: %v", err)
-	}
-	ctl := systemtest.Rabbitmqctl(t)
 	s := &system{bin: systemtest.BuildAtes(t), procs: map[string]*proc{}, workers: workers}
 	s.logDir, err = os.MkdirTemp("", "ates-loadtest-")
 	if err != nil {
@@ -74,7 +67,7 @@ func startSystem(t *testing.T, workers int) *system {
 			_ = os.RemoveAll(s.logDir)
 		}
 	})
-	suffix := randomHex(4)
+	suffix := systemtest.RandomSuffix()
 
 	// The database: dropped at cleanup, after every process is gone.
 	dbName := "ates_load_" + suffix
@@ -93,13 +86,7 @@ func startSystem(t *testing.T, workers int) *system {
 	t.Cleanup(s.db.Close)
 
 	// The vhost: deleted at cleanup, after every process is gone.
-	vhost := "ates-load-" + suffix
-	rabbitmqctl(t, ctl, "add_vhost", vhost)
-	t.Cleanup(func() { rabbitmqctl(t, ctl, "delete_vhost", vhost) })
-	rabbitmqctl(t, ctl, "set_permissions", "-p", vhost, amqpBase.User.Username(), ".*", ".*", ".*")
-	a := *amqpBase
-	a.Path, a.RawPath = "/"+vhost, "/"+url.PathEscape(vhost)
-	s.amqpURL = a.String()
+	s.amqpURL = systemtest.PrivateVhost(t, broker.TestURL(), "ates-load-"+suffix)
 
 	for _, name := range services {
 		s.start(t, name)
@@ -171,7 +158,7 @@ func (s *system) dial(t *testing.T) {
 // workers tasks are assigned to.
 func (s *system) seed(t *testing.T) {
 	t.Helper()
-	photo := "admin-photo-" + randomHex(3)
+	photo := "admin-photo-" + systemtest.RandomSuffix()
 	admin := startProc(t, s.bin, s.logDir, "admin-create", s.env(), "admin", "create",
 		"--name", "Load Admin", "--email", "admin@loadtest.example", "--photo-hash", photo)
 	if err := admin.wait(60 * time.Second); err != nil {
@@ -216,10 +203,4 @@ func dropDatabase(t *testing.T, baseURL, name string) {
 	if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 		t.Logf("drop database %s: %v", name, err)
 	}
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }

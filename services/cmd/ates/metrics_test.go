@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -30,7 +26,7 @@ import (
 func TestAllServesOneMetrics(t *testing.T) {
 	_, dbURL := pgtest.NewDB(t)
 	t.Setenv("ATES_DATABASE_URL", dbURL)
-	t.Setenv("ATES_AMQP_URL", privateVhost(t))
+	t.Setenv("ATES_AMQP_URL", systemtest.PrivateVhost(t, broker.TestURL(), "ates-all-"+systemtest.RandomSuffix()))
 	t.Setenv("ATES_ALLOW_DEV_KEYS", "true")
 	t.Setenv("ATES_CLOSE_DAY_SCHEDULE", "@every 24h")
 	t.Setenv("ATES_SHUTDOWN_TIMEOUT", "5s")
@@ -101,28 +97,6 @@ func TestAllServesOneMetrics(t *testing.T) {
 		require.Contains(t, b, "/metrics on auth's HTTP port", "%s's /metrics says where to look", name)
 		require.NotContains(t, b, "go_goroutines")
 	}
-}
-
-// privateVhost creates a RabbitMQ vhost for the test (deleted at cleanup), so that
-// the consumers' fixed queue names stay apart from anything else on the broker, and
-// returns its AMQP URL.
-func privateVhost(t *testing.T) string {
-	t.Helper()
-	ctl := systemtest.Rabbitmqctl(t)
-	base, err := url.Parse(broker.TestURL())
-	require.NoError(t, err)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	vhost := "ates-all-" + hex.EncodeToString(b)
-	rabbitmqctl := func(args ...string) {
-		out, err := exec.Command(ctl, append([]string{"-q"}, args...)...).CombinedOutput()
-		require.NoError(t, err, "rabbitmqctl %s: %s", args, out)
-	}
-	rabbitmqctl("add_vhost", vhost)
-	t.Cleanup(func() { rabbitmqctl("delete_vhost", vhost) })
-	rabbitmqctl("set_permissions", "-p", vhost, base.User.Username(), ".*", ".*", ".*")
-	base.Path, base.RawPath = "/"+vhost, "/"+url.PathEscape(vhost)
-	return base.String()
 }
 
 func httpGet(t *testing.T, url string) (int, string) {

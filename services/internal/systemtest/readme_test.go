@@ -3,8 +3,6 @@ package systemtest_test
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -136,7 +134,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 
 	_, dbURL := pgtest.NewDB(t)
-	amqpURL := privateVhost(t)
+	amqpURL := systemtest.PrivateVhost(t, broker.TestURL(), "ates-readme-"+systemtest.RandomSuffix())
 
 	// Free ports for the README's ones.
 	ports := map[int]string{readmeMailpitPort: strings.TrimPrefix(mail.API, "http://")}
@@ -256,32 +254,6 @@ func checkStatuses(t *testing.T, path string) {
 	if seen < 10 {
 		t.Errorf("curl recorded %d answers; the walkthrough makes many more", seen)
 	}
-}
-
-// privateVhost creates a vhost for this test, deleted at cleanup, and returns the AMQP URL
-// of it: the services' queue names are fixed, and a vhost keeps them apart from others'.
-func privateVhost(t *testing.T) string {
-	t.Helper()
-	base, err := url.Parse(broker.TestURL())
-	if err != nil {
-		t.Fatalf("TEST_AMQP_URL: %v", err)
-	}
-	ctl := systemtest.Rabbitmqctl(t)
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	vhost := "ates-readme-" + hex.EncodeToString(b)
-	rabbitmqctl := func(args ...string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		if out, err := exec.CommandContext(ctx, ctl, append([]string{"-q"}, args...)...).CombinedOutput(); err != nil {
-			t.Errorf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-	}
-	rabbitmqctl("add_vhost", vhost)
-	t.Cleanup(func() { rabbitmqctl("delete_vhost", vhost) })
-	rabbitmqctl("set_permissions", "-p", vhost, base.User.Username(), ".*", ".*", ".*")
-	base.Path, base.RawPath = "/"+vhost, "/"+url.PathEscape(vhost)
-	return base.String()
 }
 
 // startAll runs `ates all` until the test ends and waits until every service is ready.

@@ -6,7 +6,10 @@ package systemtest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,4 +92,35 @@ func Rabbitmqctl(t testing.TB) string {
 		t.Fatalf("rabbitmqctl list_vhosts failed (run as root or as a user who can read RabbitMQ's Erlang cookie): %v\n%s", err, out)
 	}
 	return path
+}
+
+// PrivateVhost creates the vhost name on the broker of baseURL (an AMQP URL), lets
+// baseURL's user use it, deletes it when the test ends (after the cleanups registered
+// later, so after the processes using it are gone), and returns baseURL pointing at it.
+func PrivateVhost(t testing.TB, baseURL, name string) string {
+	t.Helper()
+	base, err := url.Parse(baseURL)
+	if err != nil {
+		t.Fatalf("AMQP URL %q: %v", baseURL, err)
+	}
+	ctl := Rabbitmqctl(t)
+	run := func(args ...string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, ctl, append([]string{"-q"}, args...)...).CombinedOutput(); err != nil {
+			t.Errorf("rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	run("add_vhost", name)
+	t.Cleanup(func() { run("delete_vhost", name) })
+	run("set_permissions", "-p", name, base.User.Username(), ".*", ".*", ".*")
+	base.Path, base.RawPath = "/"+name, "/"+url.PathEscape(name)
+	return base.String()
+}
+
+// RandomSuffix is 8 random hex digits, to name a test's private database or vhost.
+func RandomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
