@@ -5,9 +5,10 @@
 //
 // Tracing follows the standard OTEL_* environment variables: spans are exported over
 // OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is
-// set (and OTEL_SDK_DISABLED is not true). Otherwise no span is recorded, but the trace
-// context of incoming calls and events still travels on, so a caller's trace continues
-// through services that do not export.
+// set (and OTEL_SDK_DISABLED is not true). Otherwise no span is recorded, but requests
+// and events still get trace and span ids for their log lines, and the trace context of
+// incoming calls and events travels on, so a caller's trace continues through services
+// that do not export.
 package telemetry
 
 import (
@@ -35,10 +36,15 @@ func Propagator() propagation.TextMapPropagator {
 // Enabled reports whether the environment asks for spans to be exported: an OTLP
 // endpoint is set and the SDK is not disabled.
 func Enabled(getenv func(string) string) bool {
-	if strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true") {
+	if sdkDisabled(getenv) {
 		return false
 	}
 	return getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != ""
+}
+
+// sdkDisabled reports whether OTEL_SDK_DISABLED asks for no tracing at all.
+func sdkDisabled(getenv func(string) string) bool {
+	return strings.EqualFold(strings.TrimSpace(getenv("OTEL_SDK_DISABLED")), "true")
 }
 
 // Protocol is the OTLP transport the environment names: OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
@@ -62,6 +68,13 @@ func Setup(ctx context.Context, service, version string) (shutdown func(context.
 	otel.SetTextMapPropagator(Propagator())
 	noop := func(context.Context) error { return nil }
 	if !Enabled(os.Getenv) {
+		if !sdkDisabled(os.Getenv) {
+			// Nothing is recorded or exported, but every request and event still gets a
+			// trace and span id (continuing the caller's trace, if any), so log lines can
+			// be correlated without a tracing backend. OTEL_SDK_DISABLED=true turns that
+			// off too.
+			otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample())))
+		}
 		return noop, nil
 	}
 	var exporter sdktrace.SpanExporter

@@ -53,12 +53,14 @@ func TestSetupExportsOverOTLPWhenAnEndpointIsSet(t *testing.T) {
 }
 
 // TestSetupWithoutEndpointRecordsNothing: without an OTLP endpoint (or with the SDK
-// disabled) no span is recorded or sent, but the trace context still propagates.
+// disabled) no span is recorded or sent, but the trace context still propagates and,
+// unless the SDK is disabled, every span still has ids for the log lines.
 func TestSetupWithoutEndpointRecordsNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name, endpoint, disabled string
+		wantIDs                  bool
 	}{
-		{name: "no endpoint"},
+		{name: "no endpoint", wantIDs: true},
 		{name: "SDK disabled", endpoint: "set below", disabled: "true"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -77,6 +79,7 @@ func TestSetupWithoutEndpointRecordsNothing(t *testing.T) {
 			require.NoError(t, err)
 			_, s := otel.Tracer("test").Start(context.Background(), "not exported")
 			require.False(t, s.IsRecording())
+			require.Equal(t, tc.wantIDs, s.SpanContext().IsValid(), "the span has a trace and span id")
 			s.End()
 			require.NoError(t, shutdown(t.Context()))
 			require.Empty(t, c.Spans())
