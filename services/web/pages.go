@@ -145,7 +145,7 @@ func (s *session) view(title string, page any) view {
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *session, title string, err error) {
 	if unauthenticated(err) {
 		clearSession(w, r)
-		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		toLogin(w, r)
 		return
 	}
 	v := view{Title: title}
@@ -171,7 +171,7 @@ func (h *handler) withSession(page func(http.ResponseWriter, *http.Request, *ses
 	return func(w http.ResponseWriter, r *http.Request) {
 		c, err := r.Cookie(SessionCookie)
 		if err != nil || c.Value == "" {
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+			toLogin(w, r)
 			return
 		}
 		var resp authv1.AuthenticateCallerResponse
@@ -181,6 +181,17 @@ func (h *handler) withSession(page func(http.ResponseWriter, *http.Request, *ses
 		}
 		page(w, r, &session{token: c.Value, user: resp.GetUser()})
 	}
+}
+
+// toLogin sends the browser to the login page: htmx is told to load it as a whole page
+// (a redirect would be followed inside its request and swapped into this page).
+func toLogin(w http.ResponseWriter, r *http.Request) {
+	if htmx(r) {
+		w.Header().Set("HX-Redirect", "/login")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
 }
 
 func setSession(w http.ResponseWriter, r *http.Request, token string, expires time.Time) {

@@ -7,6 +7,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -200,6 +201,11 @@ func TestDashboard(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, p.status)
 		require.Equal(t, "/login", p.header.Get("Location"))
 		require.Empty(t, old.token())
+		// htmx is told to load the login page, not to swap it into the page.
+		old.c.Jar.SetCookies(u, []*http.Cookie{{Name: web.SessionCookie, Value: token, Path: "/"}})
+		p = old.do(http.MethodPost, "/tasks/x/complete", url.Values{}, http.Header{"Hx-Request": {"true"}})
+		require.Equal(t, http.StatusNoContent, p.status)
+		require.Equal(t, "/login", p.header.Get("HX-Redirect"))
 	})
 
 	t.Run("a cross-site POST is refused and changes nothing", func(t *testing.T) {
@@ -317,28 +323,73 @@ func TestDashboard(t *testing.T) {
 		require.Equal(t, "complete", text(t, tp.body, "task-status"))
 		require.Equal(t, "40", text(t, tp.body, "task-reward"))
 	})
+}
 
-	t.Run("a manager creates a task, its worker completes it, and the balance moves", func(t *testing.T) {
-		// Not parallel with anything that adds workers would be safer, but the task
-		// goes to a random active worker; the test completes it as whoever got it.
-		t.Parallel()
-		mb := newBrowser(t, env)
-		mb.login(env.NewUser(t, authv1.Role_ROLE_MANAGER))
-		p := mb.post("/tasks", url.Values{"description": {"Water the plants"}})
-		require.Equal(t, http.StatusOK, p.status, p.body)
-		id := regexp.MustCompile(`<div id="created-task" data-task-id="([^"]+)"`).FindStringSubmatch(p.body)
-		require.NotNil(t, id, p.body)
-		assignee := text(t, p.body, "created-assignee")
-		fee := text(t, p.body, "created-fee")
-		reward := text(t, p.body, "created-reward")
-		require.NotEmpty(t, assignee)
+// TestManagerCreatesAndWorkerCompletes: a task a manager creates on the manager page goes
+// to the only worker, who sees it among their open tasks, completes it (with htmx, and
+// without), and sees the reward in their balance at once (wait=true).
+func TestManagerCreatesAndWorkerCompletes(t *testing.T) {
+	t.Parallel()
+	env := webtest.Start(t)
+	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	mb := newBrowser(t, env)
+	mb.login(env.NewUser(t, authv1.Role_ROLE_MANAGER))
+	wb := newBrowser(t, env)
+	wb.login(worker)
 
-		p = mb.post("/tasks/reassign", url.Values{})
+	create := func(description string) (id string, fee, reward int) {
+		t.Helper()
+		p := mb.post("/tasks", url.Values{"description": {description}})
 		require.Equal(t, http.StatusOK, p.status, p.body)
-		require.Contains(t, p.body, `<div id="reassign-result" role="status">`)
-		_ = fee
-		_ = reward
-	})
+		m := regexp.MustCompile(`<div id="created-task" data-task-id="([^"]+)"`).FindStringSubmatch(p.body)
+		require.NotNil(t, m, p.body)
+		require.Equal(t, worker.ID.String(), text(t, p.body, "created-assignee"))
+		fee, err := strconv.Atoi(text(t, p.body, "created-fee"))
+		require.NoError(t, err)
+		reward, err = strconv.Atoi(text(t, p.body, "created-reward"))
+		require.NoError(t, err)
+		return m[1], fee, reward
+	}
+	first, fee1, reward1 := create("Water the plants")
+	second, fee2, reward2 := create("Feed the cat")
+
+	p := wb.get("/worker")
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	require.Contains(t, p.body, `<tr data-task-id="`+first+`">`)
+	require.Contains(t, p.body, `<tr data-task-id="`+second+`">`)
+	require.Equal(t, strconv.Itoa(fee1+fee2), text(t, p.body, "balance-fees"))
+	require.Equal(t, "0", text(t, p.body, "balance-rewards"))
+
+	// htmx: the answer is the worker page as it now is.
+	p = wb.do(http.MethodPost, "/tasks/"+first+"/complete", url.Values{}, http.Header{"Hx-Request": {"true"}})
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	require.Equal(t, strconv.Itoa(reward1), text(t, p.body, "balance-rewards"))
+	require.NotContains(t, p.body, `<tr data-task-id="`+first+`">`)
+	require.Contains(t, p.body, `<tr data-task-id="`+second+`">`)
+
+	// A plain form post: redirected to the page, which shows the result.
+	p = wb.post("/tasks/"+second+"/complete", url.Values{})
+	require.Equal(t, http.StatusSeeOther, p.status, p.body)
+	require.Equal(t, "/worker", p.header.Get("Location"))
+	p = wb.get("/worker")
+	require.Equal(t, strconv.Itoa(reward1+reward2), text(t, p.body, "balance-rewards"))
+	require.Equal(t, strconv.Itoa(fee1+fee2+reward1+reward2), text(t, p.body, "balance-closing"))
+	require.NotContains(t, p.body, `<tr data-task-id="`+second+`">`)
+
+	// Completing it again is the API's conflict, shown as such.
+	p = wb.post("/tasks/"+second+"/complete", url.Values{})
+	require.Equal(t, http.StatusConflict, p.status, p.body)
+	require.Contains(t, p.body, `<div id="error" role="alert">The server refused: `)
+
+	// Reassign-all, waited for: nothing is open.
+	p = mb.post("/tasks/reassign", url.Values{})
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	require.Equal(t, "0", text(t, p.body, "reassigned-count"))
+	require.Contains(t, p.body, `<div id="reassign-result" role="status">`)
+
+	// A worker may not reassign.
+	p = wb.post("/tasks/reassign", url.Values{})
+	require.Equal(t, http.StatusForbidden, p.status, p.body)
 }
 
 func TestStaticAssetsAndHeaders(t *testing.T) {
