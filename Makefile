@@ -27,6 +27,10 @@ run: export ATES_TASKS_AMQP_URL ?= amqp://ates-tasks:ates-tasks-dev-only@127.0.0
 run: export ATES_TASKHANDLER_AMQP_URL ?= amqp://ates-taskhandler:ates-taskhandler-dev-only@127.0.0.1:5672/
 run: export ATES_DAILYACCOUNTING_AMQP_URL ?= amqp://ates-dailyaccounting:ates-dailyaccounting-dev-only@127.0.0.1:5672/
 run: export ATES_MAILSENDER_AMQP_URL ?= amqp://ates-mailsender:ates-mailsender-dev-only@127.0.0.1:5672/
+## The web dashboard calls auth over loopback, passing the browser's address on in
+## X-Forwarded-For; trusting loopback lets auth limit failed logins per browser rather
+## than for every web user at once. Only local processes could then claim an address.
+run: export ATES_TRUSTED_PROXIES ?= 127.0.0.1,::1
 run:
 	$(GO) run ./services/cmd/ates migrate
 	$(GO) run ./services/cmd/ates broker setup

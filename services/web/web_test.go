@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/web"
 	"github.com/ates/ates/services/web/webtest"
@@ -390,6 +392,35 @@ func TestManagerCreatesAndWorkerCompletes(t *testing.T) {
 	// A worker may not reassign.
 	p = wb.post("/tasks/reassign", url.Values{})
 	require.Equal(t, http.StatusForbidden, p.status, p.body)
+}
+
+// TestFailedLoginsAreThrottledPerBrowser: the dashboard passes the browser's address on
+// in X-Forwarded-For, so when it is one of auth's trusted proxies, failed logins are
+// limited per browser, not for every web user at once; auth's 429 is shown as such.
+func TestFailedLoginsAreThrottledPerBrowser(t *testing.T) {
+	t.Parallel()
+	env := webtest.StartWith(t, func(c *config.Config) {
+		prefixes, err := netip.ParsePrefix("127.0.0.1/32")
+		require.NoError(t, err)
+		c.Limits.TrustedProxies = []netip.Prefix{prefixes}
+	})
+	b := newBrowser(t, env)
+	loginFrom := func(addr string) page {
+		return b.do(http.MethodPost, "/login", url.Values{"photo_hash": {"nobody-has-this-photo"}}, http.Header{"X-Forwarded-For": {addr}})
+	}
+	burst := env.Config.Limits.FailedLoginsPerAddr.Burst
+	require.Positive(t, burst)
+	for i := range burst {
+		require.Equal(t, http.StatusUnauthorized, loginFrom("203.0.113.7").status, "failure %d", i+1)
+	}
+	p := loginFrom("203.0.113.7")
+	require.Equal(t, http.StatusTooManyRequests, p.status)
+	require.Contains(t, p.body, `<div id="error" role="alert">The server refused: `)
+	require.Equal(t, http.StatusUnauthorized, loginFrom("203.0.113.8").status, "another browser is not held back")
+
+	u := env.NewUser(t, authv1.Role_ROLE_WORKER)
+	p = b.do(http.MethodPost, "/login", url.Values{"photo_hash": {u.PhotoHash}}, http.Header{"X-Forwarded-For": {"203.0.113.9"}})
+	require.Equal(t, http.StatusSeeOther, p.status)
 }
 
 func TestStaticAssetsAndHeaders(t *testing.T) {

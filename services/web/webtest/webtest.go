@@ -34,7 +34,13 @@ type Env struct {
 // zone is UTC.
 func Start(t testing.TB) *Env {
 	t.Helper()
-	env := &Env{Env: taskstest.Start(t, taskstest.Options{})}
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with auth's configuration changed by editAuth (nil: the defaults).
+func StartWith(t testing.TB, editAuth func(*config.Config)) *Env {
+	t.Helper()
+	env := &Env{Env: taskstest.Start(t, taskstest.Options{EditAuth: editAuth})}
 	env.Book = ledgertest.New(t, env.Pool)
 	log := slog.New(slog.DiscardHandler)
 	cfg := env.Config
