@@ -1,0 +1,98 @@
+package browsertest_test
+
+import (
+	"fmt"
+	"image/png"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ates/ates/services/internal/browsertest"
+)
+
+// page is a small site: a form whose POST sets an HttpOnly cookie and redirects, a
+// page that answers 403, and a page whose inline script its CSP blocks.
+func page(t *testing.T) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><html lang="en"><title>form</title>
+<form method="post" action="/in"><label for="name">Name</label><input id="name" name="name">
+<input id="day" name="day" type="date"><button id="go">Go</button></form>`)
+	})
+	mux.HandleFunc("POST /in", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "s", Value: r.FormValue("name"), Path: "/", HttpOnly: true})
+		http.Redirect(w, r, "/hello?day="+r.FormValue("day"), http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		c, _ := r.Cookie("s")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>hello</title><p id="hi">  Hello %s on %s </p>`,
+			c.Value, r.FormValue("day"))
+	})
+	mux.HandleFunc("GET /refused", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		fmt.Fprint(w, `<!doctype html><html lang="en"><title>no</title><div id="error" role="alert">no</div>`)
+	})
+	mux.HandleFunc("GET /csp", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'")
+		fmt.Fprint(w, `<!doctype html><html lang="en"><title>csp</title><p id="p">p</p><script>document.title = "ran"</script>`)
+	})
+	s := httptest.NewServer(mux)
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestBrowser drives the helpers against a page of its own: typing, a form post that
+// redirects (its status), an HttpOnly cookie, a refusal's status, a full-page PNG in
+// the test's folder, and a blocked inline script reported.
+func TestBrowser(t *testing.T) {
+	t.Parallel()
+	s := page(t)
+	b := browsertest.Start(t)
+
+	require.Equal(t, http.StatusOK, b.Go(s.URL))
+	b.Fill("#name", "Ann")
+	b.SetValue("#day", "2026-03-02")
+	first := b.Shot("form filled")
+	require.Equal(t, http.StatusOK, b.Submit("#go"), "the status of the page the redirect ends on")
+	require.Equal(t, "Hello Ann on 2026-03-02", b.Text("#hi"))
+	b.WaitText("#hi", "Hello Ann on 2026-03-02")
+	require.Equal(t, 1, b.Count("p#hi"))
+	c, ok := b.Cookie(s.URL, "s")
+	require.True(t, ok, "the HttpOnly cookie is there")
+	require.Equal(t, "Ann", c.Value)
+	require.True(t, c.HTTPOnly)
+	b.NoScriptErrors()
+
+	require.Equal(t, http.StatusForbidden, b.Go(s.URL+"/refused"))
+	require.Equal(t, "alert", b.Attr("#error", "role"))
+
+	require.Equal(t, filepath.Join(browsertest.ShotDir(t), "01-form-filled.png"), first)
+	f, err := os.Open(first)
+	require.NoError(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	require.NoError(t, err, "a PNG")
+	require.Equal(t, 1280, img.Bounds().Dx())
+
+	require.Equal(t, http.StatusOK, b.Go(s.URL+"/csp"))
+	require.Equal(t, "csp", browsertest.Evaluate[string](b, "document.title"), "the inline script did not run")
+	require.Eventually(t, func() bool {
+		for _, m := range b.Console() {
+			if strings.Contains(m.Text, "Content Security Policy") {
+				return true
+			}
+		}
+		return false
+	}, stepTimeoutForTest, pollForTest, "the blocked script is reported: %v", b.Console())
+}
+
+const (
+	stepTimeoutForTest = 5 * time.Second
+	pollForTest        = 50 * time.Millisecond
+)
