@@ -44,10 +44,11 @@ type Browser struct {
 // ExecPath is the Chromium the tests run: $TEST_CHROMIUM, else chromium on PATH, else
 // /usr/bin/chromium; "" if none is there.
 func ExecPath() string {
+	names := []string{"chromium", "/usr/bin/chromium"}
 	if p := os.Getenv("TEST_CHROMIUM"); p != "" {
-		return p
+		names = []string{p}
 	}
-	for _, name := range []string{"chromium", "/usr/bin/chromium"} {
+	for _, name := range names {
 		if p, err := exec.LookPath(name); err == nil {
 			return p
 		}
@@ -55,9 +56,9 @@ func ExecPath() string {
 	return ""
 }
 
-// Start starts Chromium for t and closes it when t ends. Without a Chromium the test
-// fails in CI (CI set) and is skipped elsewhere, saying how to install one.
-func Start(t testing.TB) *Browser {
+// Require returns the Chromium the tests run. Without one it fails the test in CI (CI
+// set) and skips it elsewhere, saying how to install one.
+func Require(t testing.TB) string {
 	t.Helper()
 	path := ExecPath()
 	if path == "" {
@@ -67,6 +68,14 @@ func Start(t testing.TB) *Browser {
 		}
 		t.Skip(why)
 	}
+	return path
+}
+
+// Start starts Chromium for t and closes it when t ends; see Require for a machine
+// without one.
+func Start(t testing.TB) *Browser {
+	t.Helper()
+	path := Require(t)
 	b := &Browser{t: t, shots: ShotDir(t)}
 	if err := os.RemoveAll(b.shots); err != nil {
 		t.Fatalf("clear the screenshots of a previous run: %v", err)
