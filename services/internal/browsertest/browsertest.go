@@ -34,8 +34,7 @@ const stepTimeout = 15 * time.Second
 type Browser struct {
 	t     testing.TB
 	ctx   context.Context
-	shots string // the test's screenshot folder
-	n     int    // screenshots taken
+	shots *shots
 
 	mu      sync.Mutex
 	console []chromedp.ConsoleMessage
@@ -76,10 +75,7 @@ func Require(t testing.TB) string {
 func Start(t testing.TB) *Browser {
 	t.Helper()
 	path := Require(t)
-	b := &Browser{t: t, shots: ShotDir(t)}
-	if err := os.RemoveAll(b.shots); err != nil {
-		t.Fatalf("clear the screenshots of a previous run: %v", err)
-	}
+	b := &Browser{t: t, shots: shotsOf(t)}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.Headless,
@@ -342,7 +338,7 @@ func (b *Browser) SetCookie(url string, c *network.Cookie) {
 }
 
 // Shot writes a full-page PNG of the tab as the test's next step, NN-step.png in its
-// screenshot folder, logs its path and returns it.
+// screenshot folder (numbered across the test's browsers), logs its path and returns it.
 func (b *Browser) Shot(step string) string {
 	b.t.Helper()
 	path, err := b.shotErr(step)
@@ -361,6 +357,52 @@ func (b *Browser) shot(step string) {
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
+// shots is a test's screenshot folder and how many screenshots its browsers took: a
+// test with two browsers (two users) numbers its steps in one sequence.
+type shots struct {
+	dir string
+	mu  sync.Mutex
+	n   int
+}
+
+var (
+	shotsMu     sync.Mutex
+	shotsByTest = map[testing.TB]*shots{}
+)
+
+// shotsOf is t's screenshot folder, emptied of a previous run's files when t's first
+// browser starts.
+func shotsOf(t testing.TB) *shots {
+	t.Helper()
+	shotsMu.Lock()
+	defer shotsMu.Unlock()
+	if s, ok := shotsByTest[t]; ok {
+		return s
+	}
+	s := &shots{dir: ShotDir(t)}
+	if err := os.RemoveAll(s.dir); err != nil {
+		t.Fatalf("clear the screenshots of a previous run: %v", err)
+	}
+	shotsByTest[t] = s
+	t.Cleanup(func() {
+		shotsMu.Lock()
+		defer shotsMu.Unlock()
+		delete(shotsByTest, t)
+	})
+	return s
+}
+
+// next is the path of the next screenshot, named after step.
+func (s *shots) next(step string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return "", err
+	}
+	s.n++
+	return filepath.Join(s.dir, fmt.Sprintf("%02d-%s.png", s.n, unsafeName.ReplaceAllString(step, "-"))), nil
+}
+
 func (b *Browser) shotErr(step string) (string, error) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
@@ -369,11 +411,10 @@ func (b *Browser) shotErr(step string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.MkdirAll(b.shots, 0o755); err != nil {
+	path, err := b.shots.next(step)
+	if err != nil {
 		return "", err
 	}
-	b.n++
-	path := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, unsafeName.ReplaceAllString(step, "-")))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		return "", err
 	}

@@ -47,10 +47,10 @@ func page(t *testing.T) *httptest.Server {
 	return s
 }
 
-// TestBrowser drives the helpers against a page of its own: typing, a form post that
-// redirects (its status), an HttpOnly cookie, a refusal's status, a full-page PNG in
-// the test's folder, and a blocked inline script reported.
-func TestBrowser(t *testing.T) {
+// TestHelpers drives the helpers against a page of its own: typing, a form post that
+// redirects (its status), an HttpOnly cookie, a refusal's status, full-page PNGs in
+// the test's folder numbered across its browsers, and a blocked inline script reported.
+func TestHelpers(t *testing.T) {
 	t.Parallel()
 	s := page(t)
 	b := browsertest.Start(t)
@@ -79,6 +79,14 @@ func TestBrowser(t *testing.T) {
 	img, err := png.Decode(f)
 	require.NoError(t, err, "a PNG")
 	require.Equal(t, 1280, img.Bounds().Dx())
+
+	// A second user's browser in the same test goes on numbering, and keeps the first's.
+	other := browsertest.Start(t)
+	require.Equal(t, http.StatusOK, other.Go(s.URL))
+	require.Equal(t, filepath.Join(browsertest.ShotDir(t), "02-second-browser.png"), other.Shot("second browser"))
+	require.FileExists(t, first)
+	_, ok = other.Cookie(s.URL, "s")
+	require.False(t, ok, "browsers share no cookies")
 
 	require.Equal(t, http.StatusOK, b.Go(s.URL+"/csp"))
 	require.Equal(t, "csp", browsertest.Evaluate[string](b, "document.title"), "the inline script did not run")
