@@ -14,7 +14,7 @@ PROTO_VENDOR    := proto/third_party
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/ates/ates/services/internal/server.Version=$(VERSION)
 
-.PHONY: all run test breaking faulttest loadtest loadsmoke fuzz fuzzsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
+.PHONY: web-vendor all run test breaking faulttest loadtest loadsmoke fuzz fuzzsmoke gen protodeps tools lint gen-check vet unit bench build clean mailpit
 
 all: build
 
@@ -27,6 +27,10 @@ run: export ATES_TASKS_AMQP_URL ?= amqp://ates-tasks:ates-tasks-dev-only@127.0.0
 run: export ATES_TASKHANDLER_AMQP_URL ?= amqp://ates-taskhandler:ates-taskhandler-dev-only@127.0.0.1:5672/
 run: export ATES_DAILYACCOUNTING_AMQP_URL ?= amqp://ates-dailyaccounting:ates-dailyaccounting-dev-only@127.0.0.1:5672/
 run: export ATES_MAILSENDER_AMQP_URL ?= amqp://ates-mailsender:ates-mailsender-dev-only@127.0.0.1:5672/
+## The web dashboard calls auth over loopback, passing the browser's address on in
+## X-Forwarded-For; trusting loopback lets auth limit failed logins per browser rather
+## than for every web user at once. Only local processes could then claim an address.
+run: export ATES_TRUSTED_PROXIES ?= 127.0.0.1,::1
 run:
 	$(GO) run ./services/cmd/ates migrate
 	$(GO) run ./services/cmd/ates broker setup
@@ -161,3 +165,26 @@ bench:
 
 clean:
 	rm -rf bin .cache
+
+## web-vendor: fetch the web dashboard's browser libraries from the npm registry (`npm
+## pack`: Node is needed for this only, never at run time) into services/web/static/vendor/
+## with their licenses, and record name, version, sha256 and license in its VERSIONS
+## (a Go test checks the files against it)
+HTMX_VERSION    ?= 2.0.11
+CHARTJS_VERSION ?= 4.6.1
+WEB_VENDOR      := services/web/static/vendor
+web-vendor:
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent htmx.org@$(HTMX_VERSION) chart.js@$(CHARTJS_VERSION) >/dev/null); \
+	mkdir -p "$$tmp/htmx" "$$tmp/chartjs" $(WEB_VENDOR); \
+	tar -xzf "$$tmp/htmx.org-$(HTMX_VERSION).tgz" -C "$$tmp/htmx"; \
+	tar -xzf "$$tmp/chart.js-$(CHARTJS_VERSION).tgz" -C "$$tmp/chartjs"; \
+	cp "$$tmp/htmx/package/dist/htmx.min.js" $(WEB_VENDOR)/htmx.min.js; \
+	cp "$$tmp/htmx/package/LICENSE" $(WEB_VENDOR)/htmx.LICENSE; \
+	cp "$$tmp/chartjs/package/dist/chart.umd.min.js" $(WEB_VENDOR)/chart.umd.min.js; \
+	cp "$$tmp/chartjs/package/LICENSE.md" $(WEB_VENDOR)/chart.js.LICENSE.md; \
+	{ echo '# file name version sha256 license (make web-vendor writes this; a test checks it)'; \
+	  echo "htmx.min.js htmx.org $(HTMX_VERSION) $$(sha256sum $(WEB_VENDOR)/htmx.min.js | cut -d' ' -f1) 0BSD"; \
+	  echo "chart.umd.min.js chart.js $(CHARTJS_VERSION) $$(sha256sum $(WEB_VENDOR)/chart.umd.min.js | cut -d' ' -f1) MIT"; \
+	} > $(WEB_VENDOR)/VERSIONS; \
+	cat $(WEB_VENDOR)/VERSIONS

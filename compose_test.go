@@ -148,6 +148,13 @@ func TestComposeAtesServices(t *testing.T) {
 			require.Contains(t, *env["ATES_AMQP_URL"], "@rabbitmq:5672/")
 			require.Equal(t, "mailpit:1025", *env["ATES_SMTP_ADDR"])
 			require.Equal(t, "auth:50051", *env["ATES_AUTH_ADDR"])
+			// The web dashboard (in analytics) calls each REST API by service name.
+			for _, api := range atesServices {
+				if api.name == "auth" || api.api {
+					want := fmt.Sprintf("http://%s:%d", api.name, api.httpPort)
+					require.Equal(t, want, *env["ATES_WEB_"+strings.ToUpper(api.name)+"_URL"])
+				}
+			}
 		})
 	}
 }

@@ -366,6 +366,19 @@ func TestK8sSettings(t *testing.T) {
 		}
 	}
 	require.Equal(t, fmt.Sprintf("%s:%d", auth.Name, grpcPort), cm.Data["ATES_AUTH_ADDR"])
+
+	// The web dashboard reaches each REST API through its Service's http port.
+	for _, name := range []string{"auth", "tasks", "accounting", "analytics"} {
+		svc := m.services[name]
+		require.NotNil(t, svc, name)
+		var httpPort int32
+		for _, p := range svc.Spec.Ports {
+			if p.Name == "http" {
+				httpPort = p.Port
+			}
+		}
+		require.Equal(t, fmt.Sprintf("http://%s:%d", svc.Name, httpPort), cm.Data["ATES_WEB_"+strings.ToUpper(name)+"_URL"], name)
+	}
 }
 
 // readEnvFile reads NAME=value lines, skipping blanks and comments.

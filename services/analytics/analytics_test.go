@@ -74,6 +74,18 @@ func TestWorkersBelowZero(t *testing.T) {
 			resp, err := e.client.GetWorkerStats(ctx, &analyticsv1.GetWorkerStatsRequest{Date: d})
 			require.NoError(t, err)
 			require.Equal(t, want[d], resp.GetNegativeBalanceWorkers(), "%s, day %s", when, d)
+			wantBelow, gotBelow := map[string]int64{}, map[string]int64{}
+			for id, b := range e.s.Want[d] {
+				if b.Closing < 0 {
+					wantBelow[id.String()] = b.Closing
+				}
+			}
+			for _, b := range resp.GetBelowZero() {
+				gotBelow[b.GetUserId()] = b.GetBalance()
+				require.NotEmpty(t, b.GetName(), "%s, day %s", when, d)
+				require.NotEmpty(t, b.GetEmail(), "%s, day %s", when, d)
+			}
+			require.Equal(t, wantBelow, gotBelow, "who is below zero, %s, day %s", when, d)
 			require.EqualValues(t, 3, resp.GetWorkers())
 			require.Equal(t, d, resp.GetDate())
 		}

@@ -15,8 +15,8 @@ import (
 )
 
 // TestWorkersBelowZeroMatchesTheLedger: the count of workers below zero on an open day,
-// which the database computes in one statement, is what ledger.Open (the rule the daily
-// close applies) gives worker by worker: random carries of the last closed day and
+// and the list of them with their closing balances, which the database computes, are
+// what ledger.Open (the rule the daily close applies) gives worker by worker: random carries of the last closed day and
 // random totals on four open days after it, some missing, some workers inactive.
 func TestWorkersBelowZeroMatchesTheLedger(t *testing.T) {
 	t.Parallel()
@@ -64,6 +64,7 @@ func TestWorkersBelowZeroMatchesTheLedger(t *testing.T) {
 	s := &store{pool: pool}
 	for _, d := range open {
 		var want, active int64
+		wantBelow := map[uuid.UUID]int64{}
 		for _, w := range workers {
 			if !w.active {
 				continue
@@ -75,14 +76,25 @@ func TestWorkersBelowZeroMatchesTheLedger(t *testing.T) {
 					upTo = append(upTo, s)
 				}
 			}
-			if ledger.Open(w.carry, d, upTo).Closing < 0 {
+			if closing := ledger.Open(w.carry, d, upTo).Closing; closing < 0 {
 				want++
+				wantBelow[w.id] = closing
 			}
 		}
-		negative, n, err := s.workerStats(ctx, d)
+		negative, n, below, err := s.workerStats(ctx, d)
 		require.NoError(t, err)
 		require.Equal(t, active, n)
 		require.Equal(t, want, negative, "day %s", d.Format(time.DateOnly))
 		require.NotZero(t, want, "the data has workers below zero")
+		gotBelow := map[uuid.UUID]int64{}
+		for i, b := range below {
+			gotBelow[b.id] = b.balance
+			require.NotEmpty(t, b.name)
+			require.Contains(t, b.email, "@below.example")
+			if i > 0 {
+				require.LessOrEqual(t, below[i-1].balance, b.balance, "lowest first")
+			}
+		}
+		require.Equal(t, wantBelow, gotBelow, "day %s", d.Format(time.DateOnly))
 	}
 }

@@ -21,7 +21,7 @@ func BenchmarkReadsOfABusyDay(b *testing.B) {
 			s := &store{pool: pool}
 			b.Run("GetWorkerStats", func(b *testing.B) {
 				for b.Loop() {
-					if _, _, err := s.workerStats(ctx, day); err != nil {
+					if _, _, _, err := s.workerStats(ctx, day); err != nil {
 						b.Fatal(err)
 					}
 				}

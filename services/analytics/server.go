@@ -40,11 +40,15 @@ func (s *Server) GetWorkerStats(ctx context.Context, req *analyticsv1.GetWorkerS
 	if err != nil {
 		return nil, err
 	}
-	negative, workers, err := s.store.workerStats(ctx, day)
+	negative, workers, below, err := s.store.workerStats(ctx, day)
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	return &analyticsv1.GetWorkerStatsResponse{Date: bizday.Format(day), NegativeBalanceWorkers: negative, Workers: workers}, nil
+	resp := &analyticsv1.GetWorkerStatsResponse{Date: bizday.Format(day), NegativeBalanceWorkers: negative, Workers: workers}
+	for _, b := range below {
+		resp.BelowZero = append(resp.BelowZero, &analyticsv1.WorkerBalance{UserId: b.id.String(), Name: b.name, Email: b.email, Balance: b.balance})
+	}
+	return resp, nil
 }
 
 // GetCompanyEarnings shows the earnings of each day of the range and their total.

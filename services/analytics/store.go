@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -36,11 +37,22 @@ func (s *store) currentDay(ctx context.Context, today time.Time) (time.Time, err
 	return ledger.FirstOpen(today, last), nil
 }
 
-// workerStats counts the active workers and those whose balance of day is below zero:
-// from the stored balances of a closed day; for an open one, rolled forward from the
-// last close in one statement (WorkersBelowZero), so that only two numbers leave the
-// database however many workers there are.
-func (s *store) workerStats(ctx context.Context, day time.Time) (negative, workers int64, err error) {
+// maxBelowZero bounds how many workers below zero one answer names.
+const maxBelowZero = 1000
+
+// belowZero is a worker whose balance of a day is below zero.
+type belowZero struct {
+	id          uuid.UUID
+	name, email string
+	balance     int64
+}
+
+// workerStats counts the active workers and those whose balance of day is below zero,
+// and names the lowest maxBelowZero of the latter: from the stored balances of a closed
+// day; for an open one, rolled forward from the last close (WorkersBelowZero), so that
+// only the counts and the named workers leave the database however many workers there
+// are.
+func (s *store) workerStats(ctx context.Context, day time.Time) (negative, workers int64, below []belowZero, err error) {
 	err = s.snapshot(ctx, func(q *analyticsdb.Queries) error {
 		closed, err := q.ClosedDayExists(ctx, day)
 		if err != nil {
@@ -50,8 +62,17 @@ func (s *store) workerStats(ctx context.Context, day time.Time) (negative, worke
 			if workers, err = q.UserCountWorkers(ctx); err != nil {
 				return fmt.Errorf("count workers: %w", err)
 			}
-			negative, err = q.BalanceCountNegative(ctx, day)
-			return err
+			if negative, err = q.BalanceCountNegative(ctx, day); err != nil {
+				return fmt.Errorf("count workers below zero on %s: %w", bizday.Format(day), err)
+			}
+			rows, err := q.BalanceListNegative(ctx, analyticsdb.BalanceListNegativeParams{Day: day, MaxRows: maxBelowZero})
+			if err != nil {
+				return fmt.Errorf("list workers below zero on %s: %w", bizday.Format(day), err)
+			}
+			for _, r := range rows {
+				below = append(below, belowZero{id: r.ID, name: r.Name, email: r.Email, balance: r.Closing})
+			}
+			return nil
 		}
 		last, err := q.ClosedDayLastBefore(ctx, day)
 		switch {
@@ -65,9 +86,19 @@ func (s *store) workerStats(ctx context.Context, day time.Time) (negative, worke
 			return fmt.Errorf("count workers below zero on %s: %w", bizday.Format(day), err)
 		}
 		negative, workers = row.Negative, row.Workers
+		if negative == 0 {
+			return nil
+		}
+		rows, err := q.WorkersBelowZeroList(ctx, analyticsdb.WorkersBelowZeroListParams{After: last, Day: day, MaxRows: maxBelowZero})
+		if err != nil {
+			return fmt.Errorf("list workers below zero on %s: %w", bizday.Format(day), err)
+		}
+		for _, r := range rows {
+			below = append(below, belowZero{id: r.ID, name: r.Name, email: r.Email, balance: r.Closing})
+		}
 		return nil
 	})
-	return negative, workers, err
+	return negative, workers, below, err
 }
 
 // earnings returns the company's earnings of each day in [from, to] with activity.

@@ -79,7 +79,10 @@ type GetWorkerStatsResponse struct {
 	// negative_balance_workers is how many workers' balance is below zero.
 	NegativeBalanceWorkers int64 `protobuf:"varint,2,opt,name=negative_balance_workers,json=negativeBalanceWorkers,proto3" json:"negative_balance_workers,omitempty"`
 	// workers is how many workers there are.
-	Workers       int64 `protobuf:"varint,3,opt,name=workers,proto3" json:"workers,omitempty"`
+	Workers int64 `protobuf:"varint,3,opt,name=workers,proto3" json:"workers,omitempty"`
+	// below_zero names the workers whose balance is below zero, lowest first (then by
+	// user id), at most 1000 of them: negative_balance_workers is the full count.
+	BelowZero     []*WorkerBalance `protobuf:"bytes,4,rep,name=below_zero,json=belowZero,proto3" json:"below_zero,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -135,6 +138,86 @@ func (x *GetWorkerStatsResponse) GetWorkers() int64 {
 	return 0
 }
 
+func (x *GetWorkerStatsResponse) GetBelowZero() []*WorkerBalance {
+	if x != nil {
+		return x.BelowZero
+	}
+	return nil
+}
+
+// WorkerBalance is one worker's balance at the end of a day.
+type WorkerBalance struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// user_id is the worker's UUID.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// name is the worker's display name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// email is the worker's address.
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// balance is the day's closing balance (opening + rewards + fees).
+	Balance       int64 `protobuf:"varint,4,opt,name=balance,proto3" json:"balance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WorkerBalance) Reset() {
+	*x = WorkerBalance{}
+	mi := &file_analytics_v1_analytics_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WorkerBalance) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WorkerBalance) ProtoMessage() {}
+
+func (x *WorkerBalance) ProtoReflect() protoreflect.Message {
+	mi := &file_analytics_v1_analytics_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WorkerBalance.ProtoReflect.Descriptor instead.
+func (*WorkerBalance) Descriptor() ([]byte, []int) {
+	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *WorkerBalance) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *WorkerBalance) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *WorkerBalance) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *WorkerBalance) GetBalance() int64 {
+	if x != nil {
+		return x.Balance
+	}
+	return 0
+}
+
 // GetCompanyEarningsRequest names a day, or a range of days.
 type GetCompanyEarningsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -151,7 +234,7 @@ type GetCompanyEarningsRequest struct {
 
 func (x *GetCompanyEarningsRequest) Reset() {
 	*x = GetCompanyEarningsRequest{}
-	mi := &file_analytics_v1_analytics_proto_msgTypes[2]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -163,7 +246,7 @@ func (x *GetCompanyEarningsRequest) String() string {
 func (*GetCompanyEarningsRequest) ProtoMessage() {}
 
 func (x *GetCompanyEarningsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_analytics_v1_analytics_proto_msgTypes[2]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -176,7 +259,7 @@ func (x *GetCompanyEarningsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCompanyEarningsRequest.ProtoReflect.Descriptor instead.
 func (*GetCompanyEarningsRequest) Descriptor() ([]byte, []int) {
-	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{2}
+	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *GetCompanyEarningsRequest) GetDate() string {
@@ -213,7 +296,7 @@ type DayEarnings struct {
 
 func (x *DayEarnings) Reset() {
 	*x = DayEarnings{}
-	mi := &file_analytics_v1_analytics_proto_msgTypes[3]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -225,7 +308,7 @@ func (x *DayEarnings) String() string {
 func (*DayEarnings) ProtoMessage() {}
 
 func (x *DayEarnings) ProtoReflect() protoreflect.Message {
-	mi := &file_analytics_v1_analytics_proto_msgTypes[3]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -238,7 +321,7 @@ func (x *DayEarnings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DayEarnings.ProtoReflect.Descriptor instead.
 func (*DayEarnings) Descriptor() ([]byte, []int) {
-	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{3}
+	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DayEarnings) GetDate() string {
@@ -268,7 +351,7 @@ type GetCompanyEarningsResponse struct {
 
 func (x *GetCompanyEarningsResponse) Reset() {
 	*x = GetCompanyEarningsResponse{}
-	mi := &file_analytics_v1_analytics_proto_msgTypes[4]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -280,7 +363,7 @@ func (x *GetCompanyEarningsResponse) String() string {
 func (*GetCompanyEarningsResponse) ProtoMessage() {}
 
 func (x *GetCompanyEarningsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_analytics_v1_analytics_proto_msgTypes[4]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -293,7 +376,7 @@ func (x *GetCompanyEarningsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCompanyEarningsResponse.ProtoReflect.Descriptor instead.
 func (*GetCompanyEarningsResponse) Descriptor() ([]byte, []int) {
-	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{4}
+	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetCompanyEarningsResponse) GetDays() []*DayEarnings {
@@ -323,7 +406,7 @@ type GetTopTaskRequest struct {
 
 func (x *GetTopTaskRequest) Reset() {
 	*x = GetTopTaskRequest{}
-	mi := &file_analytics_v1_analytics_proto_msgTypes[5]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -335,7 +418,7 @@ func (x *GetTopTaskRequest) String() string {
 func (*GetTopTaskRequest) ProtoMessage() {}
 
 func (x *GetTopTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_analytics_v1_analytics_proto_msgTypes[5]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -348,7 +431,7 @@ func (x *GetTopTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopTaskRequest.ProtoReflect.Descriptor instead.
 func (*GetTopTaskRequest) Descriptor() ([]byte, []int) {
-	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{5}
+	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTopTaskRequest) GetFrom() string {
@@ -376,7 +459,7 @@ type GetTopTaskResponse struct {
 
 func (x *GetTopTaskResponse) Reset() {
 	*x = GetTopTaskResponse{}
-	mi := &file_analytics_v1_analytics_proto_msgTypes[6]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -388,7 +471,7 @@ func (x *GetTopTaskResponse) String() string {
 func (*GetTopTaskResponse) ProtoMessage() {}
 
 func (x *GetTopTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_analytics_v1_analytics_proto_msgTypes[6]
+	mi := &file_analytics_v1_analytics_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -401,7 +484,7 @@ func (x *GetTopTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTopTaskResponse.ProtoReflect.Descriptor instead.
 func (*GetTopTaskResponse) Descriptor() ([]byte, []int) {
-	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{6}
+	return file_analytics_v1_analytics_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GetTopTaskResponse) GetTask() *v1.Task {
@@ -417,11 +500,18 @@ const file_analytics_v1_analytics_proto_rawDesc = "" +
 	"\n" +
 	"\x1canalytics/v1/analytics.proto\x12\fanalytics.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x14tasks/v1/tasks.proto\"S\n" +
 	"\x15GetWorkerStatsRequest\x12:\n" +
-	"\x04date\x18\x01 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x04date\"\x80\x01\n" +
+	"\x04date\x18\x01 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x04date\"\xbc\x01\n" +
 	"\x16GetWorkerStatsResponse\x12\x12\n" +
 	"\x04date\x18\x01 \x01(\tR\x04date\x128\n" +
 	"\x18negative_balance_workers\x18\x02 \x01(\x03R\x16negativeBalanceWorkers\x12\x18\n" +
-	"\aworkers\x18\x03 \x01(\x03R\aworkers\"\xcb\x01\n" +
+	"\aworkers\x18\x03 \x01(\x03R\aworkers\x12:\n" +
+	"\n" +
+	"below_zero\x18\x04 \x03(\v2\x1b.analytics.v1.WorkerBalanceR\tbelowZero\"l\n" +
+	"\rWorkerBalance\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12\x18\n" +
+	"\abalance\x18\x04 \x01(\x03R\abalance\"\xcb\x01\n" +
 	"\x19GetCompanyEarningsRequest\x12:\n" +
 	"\x04date\x18\x01 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x04date\x12:\n" +
 	"\x04from\x18\x02 \x01(\tB&\xbaH#\xd8\x01\x01r\x1e2\x1c^[0-9]{4}-[0-9]{2}-[0-9]{2}$R\x04from\x126\n" +
@@ -456,31 +546,33 @@ func file_analytics_v1_analytics_proto_rawDescGZIP() []byte {
 	return file_analytics_v1_analytics_proto_rawDescData
 }
 
-var file_analytics_v1_analytics_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_analytics_v1_analytics_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_analytics_v1_analytics_proto_goTypes = []any{
 	(*GetWorkerStatsRequest)(nil),      // 0: analytics.v1.GetWorkerStatsRequest
 	(*GetWorkerStatsResponse)(nil),     // 1: analytics.v1.GetWorkerStatsResponse
-	(*GetCompanyEarningsRequest)(nil),  // 2: analytics.v1.GetCompanyEarningsRequest
-	(*DayEarnings)(nil),                // 3: analytics.v1.DayEarnings
-	(*GetCompanyEarningsResponse)(nil), // 4: analytics.v1.GetCompanyEarningsResponse
-	(*GetTopTaskRequest)(nil),          // 5: analytics.v1.GetTopTaskRequest
-	(*GetTopTaskResponse)(nil),         // 6: analytics.v1.GetTopTaskResponse
-	(*v1.Task)(nil),                    // 7: tasks.v1.Task
+	(*WorkerBalance)(nil),              // 2: analytics.v1.WorkerBalance
+	(*GetCompanyEarningsRequest)(nil),  // 3: analytics.v1.GetCompanyEarningsRequest
+	(*DayEarnings)(nil),                // 4: analytics.v1.DayEarnings
+	(*GetCompanyEarningsResponse)(nil), // 5: analytics.v1.GetCompanyEarningsResponse
+	(*GetTopTaskRequest)(nil),          // 6: analytics.v1.GetTopTaskRequest
+	(*GetTopTaskResponse)(nil),         // 7: analytics.v1.GetTopTaskResponse
+	(*v1.Task)(nil),                    // 8: tasks.v1.Task
 }
 var file_analytics_v1_analytics_proto_depIdxs = []int32{
-	3, // 0: analytics.v1.GetCompanyEarningsResponse.days:type_name -> analytics.v1.DayEarnings
-	7, // 1: analytics.v1.GetTopTaskResponse.task:type_name -> tasks.v1.Task
-	0, // 2: analytics.v1.AnalyticsService.GetWorkerStats:input_type -> analytics.v1.GetWorkerStatsRequest
-	2, // 3: analytics.v1.AnalyticsService.GetCompanyEarnings:input_type -> analytics.v1.GetCompanyEarningsRequest
-	5, // 4: analytics.v1.AnalyticsService.GetTopTask:input_type -> analytics.v1.GetTopTaskRequest
-	1, // 5: analytics.v1.AnalyticsService.GetWorkerStats:output_type -> analytics.v1.GetWorkerStatsResponse
-	4, // 6: analytics.v1.AnalyticsService.GetCompanyEarnings:output_type -> analytics.v1.GetCompanyEarningsResponse
-	6, // 7: analytics.v1.AnalyticsService.GetTopTask:output_type -> analytics.v1.GetTopTaskResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	2, // 0: analytics.v1.GetWorkerStatsResponse.below_zero:type_name -> analytics.v1.WorkerBalance
+	4, // 1: analytics.v1.GetCompanyEarningsResponse.days:type_name -> analytics.v1.DayEarnings
+	8, // 2: analytics.v1.GetTopTaskResponse.task:type_name -> tasks.v1.Task
+	0, // 3: analytics.v1.AnalyticsService.GetWorkerStats:input_type -> analytics.v1.GetWorkerStatsRequest
+	3, // 4: analytics.v1.AnalyticsService.GetCompanyEarnings:input_type -> analytics.v1.GetCompanyEarningsRequest
+	6, // 5: analytics.v1.AnalyticsService.GetTopTask:input_type -> analytics.v1.GetTopTaskRequest
+	1, // 6: analytics.v1.AnalyticsService.GetWorkerStats:output_type -> analytics.v1.GetWorkerStatsResponse
+	5, // 7: analytics.v1.AnalyticsService.GetCompanyEarnings:output_type -> analytics.v1.GetCompanyEarningsResponse
+	7, // 8: analytics.v1.AnalyticsService.GetTopTask:output_type -> analytics.v1.GetTopTaskResponse
+	6, // [6:9] is the sub-list for method output_type
+	3, // [3:6] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_analytics_v1_analytics_proto_init() }
@@ -494,7 +586,7 @@ func file_analytics_v1_analytics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_analytics_v1_analytics_proto_rawDesc), len(file_analytics_v1_analytics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -30,7 +30,7 @@ const (
 //
 // AnalyticsService answers admins' questions about workers, earnings and tasks.
 type AnalyticsServiceClient interface {
-	// GetWorkerStats counts the workers with a negative balance on a day.
+	// GetWorkerStats counts the workers with a negative balance on a day and names them.
 	GetWorkerStats(ctx context.Context, in *GetWorkerStatsRequest, opts ...grpc.CallOption) (*GetWorkerStatsResponse, error)
 	// GetCompanyEarnings shows the company's earnings for a day or a range of days.
 	GetCompanyEarnings(ctx context.Context, in *GetCompanyEarningsRequest, opts ...grpc.CallOption) (*GetCompanyEarningsResponse, error)
@@ -82,7 +82,7 @@ func (c *analyticsServiceClient) GetTopTask(ctx context.Context, in *GetTopTaskR
 //
 // AnalyticsService answers admins' questions about workers, earnings and tasks.
 type AnalyticsServiceServer interface {
-	// GetWorkerStats counts the workers with a negative balance on a day.
+	// GetWorkerStats counts the workers with a negative balance on a day and names them.
 	GetWorkerStats(context.Context, *GetWorkerStatsRequest) (*GetWorkerStatsResponse, error)
 	// GetCompanyEarnings shows the company's earnings for a day or a range of days.
 	GetCompanyEarnings(context.Context, *GetCompanyEarningsRequest) (*GetCompanyEarningsResponse, error)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -194,6 +195,16 @@ type Limits struct {
 	ReassignPerMinute int `env:"ATES_TASKS_REASSIGN_PER_MINUTE" envDefault:"10"`
 }
 
+// Web is where the web dashboard (served by analytics) calls the public REST APIs, with
+// the user's token, like any other client. Empty: http://127.0.0.1 and the port of the
+// service's own HTTP listen setting.
+type Web struct {
+	AuthURL       string `env:"ATES_WEB_AUTH_URL"`
+	TasksURL      string `env:"ATES_WEB_TASKS_URL"`
+	AccountingURL string `env:"ATES_WEB_ACCOUNTING_URL"`
+	AnalyticsURL  string `env:"ATES_WEB_ANALYTICS_URL"`
+}
+
 // Broker is how each service that uses the broker logs in to it and signs its events.
 type Broker struct {
 	// TasksURL, TaskhandlerURL, DailyaccountingURL and MailsenderURL are each service's
@@ -277,6 +288,7 @@ type Config struct {
 	AMQP       AMQP
 	Limits     Limits
 	Broker     Broker
+	Web        Web
 
 	AuthListen            Listen `envPrefix:"ATES_AUTH_"`
 	TasksListen           Listen `envPrefix:"ATES_TASKS_"`
@@ -337,6 +349,19 @@ func parse(opts env.Options) (Config, error) {
 	if cfg.Limits.TrustedProxies, err = parsePrefixes(cfg.Limits.TrustedProxyList); err != nil {
 		return Config{}, fmt.Errorf("check configuration: ATES_TRUSTED_PROXIES: %w", err)
 	}
+	for _, u := range []struct {
+		url    *string
+		listen Listen
+	}{
+		{&cfg.Web.AuthURL, cfg.AuthListen},
+		{&cfg.Web.TasksURL, cfg.TasksListen},
+		{&cfg.Web.AccountingURL, cfg.AccountingListen},
+		{&cfg.Web.AnalyticsURL, cfg.AnalyticsListen},
+	} {
+		if *u.url == "" {
+			*u.url = localURL(u.listen.HTTP)
+		}
+	}
 	for i, o := range cfg.Transport.CORSOrigins {
 		cfg.Transport.CORSOrigins[i] = strings.TrimSpace(o)
 	}
@@ -345,6 +370,15 @@ func parse(opts env.Options) (Config, error) {
 		return Config{}, fmt.Errorf("check configuration: %w", err)
 	}
 	return cfg, nil
+}
+
+// localURL is http://127.0.0.1 on the port of the listen address addr.
+func localURL(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		port = strings.TrimPrefix(addr, ":")
+	}
+	return "http://" + net.JoinHostPort("127.0.0.1", port)
 }
 
 func (c Config) validate() error {
@@ -393,6 +427,12 @@ func (c Config) validate() error {
 	}
 	if c.TasksMaxBacklog < 0 || c.TasksBacklogWait <= 0 {
 		errs = append(errs, errors.New("ATES_TASKS_MAX_BACKLOG must not be negative and ATES_TASKS_BACKLOG_WAIT must be positive"))
+	}
+	for name, v := range map[string]string{"ATES_WEB_AUTH_URL": c.Web.AuthURL, "ATES_WEB_TASKS_URL": c.Web.TasksURL,
+		"ATES_WEB_ACCOUNTING_URL": c.Web.AccountingURL, "ATES_WEB_ANALYTICS_URL": c.Web.AnalyticsURL} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("%s must be an http:// or https:// URL, not %q", name, v))
+		}
 	}
 	if c.ReassignBatchSize < 1 || c.ReassignBatchSize > 1000 {
 		errs = append(errs, errors.New("ATES_REASSIGN_BATCH_SIZE must be between 1 and 1000"))

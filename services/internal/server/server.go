@@ -85,6 +85,10 @@ type Options struct {
 	// TrustedProxies are the HTTP peers whose X-Forwarded-For is believed when the
 	// client address of a REST call is read (see ClientAddr).
 	TrustedProxies []netip.Prefix
+	// Handlers are more handlers for the HTTP port, by http.ServeMux pattern (the web
+	// dashboard is mounted at "/"); the built-in routes (/v1/, /openapi.json, /docs,
+	// /healthz, /readyz, /metrics) are more specific and keep their meaning.
+	Handlers map[string]http.Handler
 }
 
 // Server is a service's bound listeners, ready to serve.
@@ -405,6 +409,9 @@ func (s *Server) httpHandler() http.Handler {
 		mux.Handle("GET /openapi.json", s.openAPIHandler())
 		mux.Handle("GET /docs", http.RedirectHandler("/docs/", http.StatusMovedPermanently))
 		mux.Handle("GET /docs/", docsHandler())
+	}
+	for pattern, h := range s.opts.Handlers {
+		mux.Handle(pattern, h)
 	}
 	return httpTracing(withCORS(s.opts.Transport.CORSOrigins, mux))
 }

@@ -39,6 +39,8 @@ type Options struct {
 	NoTaskhandler bool
 	// Edit changes the configuration before the services are built.
 	Edit func(*config.Config)
+	// EditAuth changes auth's configuration (nil: the defaults).
+	EditAuth func(*config.Config)
 	// APIBroker changes the tasks API's broker connection (not taskhandler's), e.g. to
 	// reach the broker through a brokertest.Proxy.
 	APIBroker func(*broker.Config)
@@ -51,7 +53,7 @@ type Options struct {
 func Start(t testing.TB, opts Options) *Env {
 	t.Helper()
 	pool, _ := pgtest.NewDB(t)
-	env := &Env{Env: authtest.Start(t, pool)}
+	env := &Env{Env: authtest.StartWith(t, pool, opts.EditAuth)}
 	exchange, queues := brokertest.Names(t, "taskhandler")
 	env.Queue = queues[0]
 	cfg := env.Config

@@ -36,3 +36,33 @@ LEFT JOIN opening o ON o.user_id = u.id
 LEFT JOIN balances b ON b.user_id = u.id AND b.business_date = @after::date
 LEFT JOIN worker_day_totals d ON d.user_id = u.id AND d.business_date = @day::date
 WHERE u.role = 'worker' AND u.active;
+
+-- name: WorkersBelowZeroList :many
+-- The active workers who end the open day @day below zero, lowest first, at most
+-- @max_rows: the closing of WorkersBelowZero, per worker.
+WITH before AS (
+    SELECT user_id, rewards + fees AS s,
+           sum(rewards + fees) OVER (PARTITION BY user_id ORDER BY business_date DESC) AS suffix
+    FROM worker_day_totals
+    WHERE business_date > @after::date AND business_date < @day::date
+),
+opening AS (
+    SELECT user_id, min(suffix) AS low, sum(s) AS total
+    FROM before
+    GROUP BY user_id
+),
+closing AS (
+    SELECT u.id, u.name, u.email,
+           (least(0, coalesce(o.low, 0), coalesce(b.carry, 0) + coalesce(o.total, 0))
+            + coalesce(d.rewards + d.fees, 0))::bigint AS closing
+    FROM users u
+    LEFT JOIN opening o ON o.user_id = u.id
+    LEFT JOIN balances b ON b.user_id = u.id AND b.business_date = @after::date
+    LEFT JOIN worker_day_totals d ON d.user_id = u.id AND d.business_date = @day::date
+    WHERE u.role = 'worker' AND u.active
+)
+SELECT id, name, email, closing
+FROM closing
+WHERE closing < 0
+ORDER BY closing, id
+LIMIT @max_rows;

@@ -8,6 +8,8 @@ package analyticsdb
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 const balanceCountNegative = `-- name: BalanceCountNegative :one
@@ -20,4 +22,51 @@ func (q *Queries) BalanceCountNegative(ctx context.Context, businessDate time.Ti
 	var count int64
 	err := row.Scan(&count)
 	return count, err
+}
+
+const balanceListNegative = `-- name: BalanceListNegative :many
+SELECT u.id, u.name, u.email, b.closing
+FROM balances b
+JOIN users u ON u.id = b.user_id
+WHERE b.business_date = $1::date AND b.closing < 0
+ORDER BY b.closing, u.id
+LIMIT $2
+`
+
+type BalanceListNegativeParams struct {
+	Day     time.Time
+	MaxRows int32
+}
+
+type BalanceListNegativeRow struct {
+	ID      uuid.UUID
+	Name    string
+	Email   string
+	Closing int64
+}
+
+// The workers whose closed day ended below zero, lowest first, at most @max_rows.
+func (q *Queries) BalanceListNegative(ctx context.Context, arg BalanceListNegativeParams) ([]BalanceListNegativeRow, error) {
+	rows, err := q.db.Query(ctx, balanceListNegative, arg.Day, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []BalanceListNegativeRow{}
+	for rows.Next() {
+		var i BalanceListNegativeRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.Closing,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -8,6 +8,8 @@ package analyticsdb
 import (
 	"context"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 const totalEarningsByDay = `-- name: TotalEarningsByDay :many
@@ -96,4 +98,73 @@ func (q *Queries) WorkersBelowZero(ctx context.Context, arg WorkersBelowZeroPara
 	var i WorkersBelowZeroRow
 	err := row.Scan(&i.Workers, &i.Negative)
 	return i, err
+}
+
+const workersBelowZeroList = `-- name: WorkersBelowZeroList :many
+WITH before AS (
+    SELECT user_id, rewards + fees AS s,
+           sum(rewards + fees) OVER (PARTITION BY user_id ORDER BY business_date DESC) AS suffix
+    FROM worker_day_totals
+    WHERE business_date > $2::date AND business_date < $3::date
+),
+opening AS (
+    SELECT user_id, min(suffix) AS low, sum(s) AS total
+    FROM before
+    GROUP BY user_id
+),
+closing AS (
+    SELECT u.id, u.name, u.email,
+           (least(0, coalesce(o.low, 0), coalesce(b.carry, 0) + coalesce(o.total, 0))
+            + coalesce(d.rewards + d.fees, 0))::bigint AS closing
+    FROM users u
+    LEFT JOIN opening o ON o.user_id = u.id
+    LEFT JOIN balances b ON b.user_id = u.id AND b.business_date = $2::date
+    LEFT JOIN worker_day_totals d ON d.user_id = u.id AND d.business_date = $3::date
+    WHERE u.role = 'worker' AND u.active
+)
+SELECT id, name, email, closing
+FROM closing
+WHERE closing < 0
+ORDER BY closing, id
+LIMIT $1
+`
+
+type WorkersBelowZeroListParams struct {
+	MaxRows int32
+	After   time.Time
+	Day     time.Time
+}
+
+type WorkersBelowZeroListRow struct {
+	ID      uuid.UUID
+	Name    string
+	Email   string
+	Closing int64
+}
+
+// The active workers who end the open day @day below zero, lowest first, at most
+// @max_rows: the closing of WorkersBelowZero, per worker.
+func (q *Queries) WorkersBelowZeroList(ctx context.Context, arg WorkersBelowZeroListParams) ([]WorkersBelowZeroListRow, error) {
+	rows, err := q.db.Query(ctx, workersBelowZeroList, arg.MaxRows, arg.After, arg.Day)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WorkersBelowZeroListRow{}
+	for rows.Next() {
+		var i WorkersBelowZeroListRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Name,
+			&i.Email,
+			&i.Closing,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
