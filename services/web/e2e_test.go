@@ -250,7 +250,7 @@ func (s *system) wrongPhotoHash(t *testing.T) {
 	require.Equal(t, http.StatusOK, b.Go(s.web+"/login"))
 	b.Fill("#photo-hash", "not-anyones-photo-hash")
 	b.Shot("wrong photo hash typed")
-	require.Equal(t, http.StatusUnauthorized, b.Submit("#login-submit"))
+	require.Equal(t, http.StatusUnauthorized, b.PressEnter("#photo-hash"), "submitted from the keyboard")
 	require.Equal(t, "alert", b.Attr("#error", "role"))
 	require.NotEmpty(t, b.Text("#error"))
 	b.Wait("#login")

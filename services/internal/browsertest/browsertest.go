@@ -20,6 +20,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/ates/ates/services/internal/systemtest"
 )
@@ -178,6 +179,13 @@ func (b *Browser) Go(url string) int {
 func (b *Browser) Submit(sel string) int {
 	b.t.Helper()
 	return b.load("click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// PressEnter presses Enter in the input sel, which must submit its form and load a new
+// page, as a keyboard user would; it returns that page's HTTP status (after redirects).
+func (b *Browser) PressEnter(sel string) int {
+	b.t.Helper()
+	return b.load("press Enter in "+sel, chromedp.SendKeys(chromedp.CSS(sel), kb.Enter))
 }
 
 func (b *Browser) load(what string, step chromedp.Action[chromedp.Void]) int {

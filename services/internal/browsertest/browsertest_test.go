@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,6 +70,11 @@ func TestHelpers(t *testing.T) {
 	require.True(t, c.HTTPOnly)
 	b.NoScriptErrors()
 
+	require.Equal(t, http.StatusOK, b.Go(s.URL))
+	b.Fill("#name", "Bea")
+	require.Equal(t, http.StatusOK, b.PressEnter("#name"), "Enter submits the form")
+	require.Equal(t, "Hello Bea on", b.Text("#hi"))
+
 	require.Equal(t, http.StatusForbidden, b.Go(s.URL+"/refused"))
 	require.Equal(t, "alert", b.Attr("#error", "role"))
 
@@ -104,3 +110,29 @@ const (
 	stepTimeoutForTest = 5 * time.Second
 	pollForTest        = 50 * time.Millisecond
 )
+
+// TestRequire runs itself without a Chromium (TEST_CHROMIUM naming none): in CI the test
+// fails and names the apt-get command; elsewhere it is skipped.
+func TestRequire(t *testing.T) {
+	if os.Getenv("BROWSERTEST_REQUIRE_CHILD") != "" {
+		browsertest.Require(t)
+		t.Log("Chromium found")
+		return
+	}
+	t.Parallel()
+	run := func(ci string) (string, error) {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestRequire$", "-test.v")
+		cmd.Env = []string{"BROWSERTEST_REQUIRE_CHILD=1", "TEST_CHROMIUM=" + filepath.Join(t.TempDir(), "no-chromium"),
+			"CI=" + ci, "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("true")
+	require.Error(t, err, "in CI a missing Chromium fails the test:\n%s", out)
+	require.Contains(t, out, "--- FAIL: TestRequire")
+	require.Contains(t, out, browsertest.Install)
+	out, err = run("")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "--- SKIP: TestRequire")
+	require.Contains(t, out, browsertest.Install)
+}
