@@ -158,6 +158,9 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, s *session, title
 		status = ae.httpStatus
 		v.Error = "The server refused: " + ae.message
 		v.Fields = ae.fields
+		if status >= 500 {
+			h.log.Warn("the API failed", "path", r.URL.Path, "err", err)
+		}
 	} else {
 		h.log.Error("call the API", "path", r.URL.Path, "err", err)
 		v.Error = "The service did not answer; try again in a moment."

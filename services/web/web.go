@@ -11,6 +11,7 @@ package web
 
 import (
 	"embed"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -76,7 +77,7 @@ func New(opts Options) (http.Handler, error) {
 	for name, u := range map[string]string{"auth": opts.AuthURL, "tasks": opts.TasksURL,
 		"accounting": opts.AccountingURL, "analytics": opts.AnalyticsURL} {
 		if p, err := url.Parse(u); err != nil || p.Host == "" {
-			return nil, &url.Error{Op: "web: " + name + " API URL", URL: u, Err: err}
+			return nil, fmt.Errorf("web: the %s API's URL %q is not an absolute URL", name, u)
 		}
 	}
 	pages, err := parsePages()

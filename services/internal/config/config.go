@@ -428,10 +428,12 @@ func (c Config) validate() error {
 	if c.TasksMaxBacklog < 0 || c.TasksBacklogWait <= 0 {
 		errs = append(errs, errors.New("ATES_TASKS_MAX_BACKLOG must not be negative and ATES_TASKS_BACKLOG_WAIT must be positive"))
 	}
-	for name, v := range map[string]string{"ATES_WEB_AUTH_URL": c.Web.AuthURL, "ATES_WEB_TASKS_URL": c.Web.TasksURL,
-		"ATES_WEB_ACCOUNTING_URL": c.Web.AccountingURL, "ATES_WEB_ANALYTICS_URL": c.Web.AnalyticsURL} {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("%s must be an http:// or https:// URL, not %q", name, v))
+	for _, u := range []struct{ name, value string }{
+		{"ATES_WEB_AUTH_URL", c.Web.AuthURL}, {"ATES_WEB_TASKS_URL", c.Web.TasksURL},
+		{"ATES_WEB_ACCOUNTING_URL", c.Web.AccountingURL}, {"ATES_WEB_ANALYTICS_URL", c.Web.AnalyticsURL},
+	} {
+		if p, err := url.Parse(u.value); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			errs = append(errs, fmt.Errorf("%s must be an http:// or https:// URL, not %q", u.name, u.value))
 		}
 	}
 	if c.ReassignBatchSize < 1 || c.ReassignBatchSize > 1000 {

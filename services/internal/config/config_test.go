@@ -46,6 +46,25 @@ func TestLoad(t *testing.T) {
 		}, cfg.Limits, "docs/security-limits.md gives the reasons")
 	})
 
+	t.Run("the web dashboard calls the APIs on this machine's ports unless told otherwise", func(t *testing.T) {
+		t.Parallel()
+		cfg, err := config.LoadFrom(map[string]string{"ATES_TASKS_HTTP_ADDR": "127.0.0.1:9182"})
+		require.NoError(t, err)
+		require.Equal(t, config.Web{
+			AuthURL:       "http://127.0.0.1:8081",
+			TasksURL:      "http://127.0.0.1:9182",
+			AccountingURL: "http://127.0.0.1:8083",
+			AnalyticsURL:  "http://127.0.0.1:8084",
+		}, cfg.Web)
+
+		cfg, err = config.LoadFrom(map[string]string{"ATES_WEB_AUTH_URL": "https://auth.internal:8443"})
+		require.NoError(t, err)
+		require.Equal(t, "https://auth.internal:8443", cfg.Web.AuthURL)
+
+		_, err = config.LoadFrom(map[string]string{"ATES_WEB_TASKS_URL": "tasks:8082"})
+		require.ErrorContains(t, err, "ATES_WEB_TASKS_URL must be an http:// or https:// URL")
+	})
+
 	t.Run("token policy defaults", func(t *testing.T) {
 		t.Parallel()
 		cfg, err := config.LoadFrom(map[string]string{})
