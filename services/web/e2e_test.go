@@ -222,6 +222,7 @@ func (s *system) managerCreatesWorkerCompletes(t *testing.T) {
 	row := `#open-tasks tr[data-task-id="` + id + `"]`
 	require.Contains(t, w.Text(row), description)
 	w.Shot("worker sees the new task")
+	require.True(t, browsertest.Evaluate[bool](w, `typeof window.htmx === "object"`), "htmx runs the Complete button")
 	w.Click(row + " button.complete-task")
 	w.WaitGone(row)
 	w.WaitText("#balance-rewards", money(reward))

@@ -138,16 +138,28 @@ func (b *Browser) Console() []chromedp.ConsoleMessage {
 	return append([]chromedp.ConsoleMessage(nil), b.console...)
 }
 
-// NoScriptErrors fails the test for every uncaught exception and every Content Security
-// Policy violation the pages reported so far: a page whose script broke or was blocked
-// can still show its server-rendered text.
+// NoScriptErrors fails the test for every uncaught exception, every Content Security
+// Policy violation and every script or style sheet that failed to load that the pages
+// reported so far: a page whose script broke or was blocked can still show its
+// server-rendered text.
 func (b *Browser) NoScriptErrors() {
 	b.t.Helper()
+	for _, m := range b.ScriptErrors() {
+		b.t.Errorf("the page reported %s (%s:%d)", m, m.URL, m.Line)
+	}
+}
+
+// ScriptErrors are the messages NoScriptErrors fails a test for.
+func (b *Browser) ScriptErrors() []chromedp.ConsoleMessage {
+	var out []chromedp.ConsoleMessage
 	for _, m := range b.Console() {
-		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") {
-			b.t.Errorf("the page reported %s (%s:%d)", m, m.URL, m.Line)
+		asset := strings.HasSuffix(m.URL, ".js") || strings.HasSuffix(m.URL, ".css")
+		if m.IsException() || strings.Contains(m.Text, "Content Security Policy") ||
+			(asset && strings.Contains(m.Text, "Failed to load resource")) {
+			out = append(out, m)
 		}
 	}
+	return out
 }
 
 // run runs steps with the step timeout, failing the test with what as the step's name.

@@ -39,6 +39,14 @@ func page(t *testing.T) *httptest.Server {
 		w.WriteHeader(http.StatusForbidden)
 		fmt.Fprint(w, `<!doctype html><html lang="en"><title>no</title><div id="error" role="alert">no</div>`)
 	})
+	mux.HandleFunc("GET /broken", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><html lang="en"><title>broken</title><script src="/missing.js"></script>
+<script src="/throws.js"></script>`)
+	})
+	mux.HandleFunc("GET /throws.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/javascript")
+		fmt.Fprint(w, `throw new Error("broken on purpose")`)
+	})
 	mux.HandleFunc("GET /csp", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'")
 		fmt.Fprint(w, `<!doctype html><html lang="en"><title>csp</title><p id="p">p</p><script>document.title = "ran"</script>`)
@@ -94,16 +102,28 @@ func TestHelpers(t *testing.T) {
 	_, ok = other.Cookie(s.URL, "s")
 	require.False(t, ok, "browsers share no cookies")
 
-	require.Equal(t, http.StatusOK, b.Go(s.URL+"/csp"))
-	require.Equal(t, "csp", browsertest.Evaluate[string](b, "document.title"), "the inline script did not run")
-	require.Eventually(t, func() bool {
-		for _, m := range b.Console() {
-			if strings.Contains(m.Text, "Content Security Policy") {
-				return true
+	// What NoScriptErrors fails a test for: a missing script, an exception, a script
+	// the CSP blocked, each seen in a browser of its own.
+	for _, c := range []struct{ path, want string }{
+		{"/broken", "Failed to load resource"},
+		{"/broken", "broken on purpose"},
+		{"/csp", "Content Security Policy"},
+	} {
+		other := browsertest.Start(t)
+		require.Equal(t, http.StatusOK, other.Go(s.URL+c.path))
+		require.Eventually(t, func() bool {
+			for _, m := range other.ScriptErrors() {
+				if strings.Contains(m.Text, c.want) {
+					return true
+				}
 			}
+			return false
+		}, stepTimeoutForTest, pollForTest, "%s: %q is reported: %v", c.path, c.want, other.Console())
+		if c.path == "/csp" {
+			require.Equal(t, "csp", browsertest.Evaluate[string](other, "document.title"), "the inline script did not run")
 		}
-		return false
-	}, stepTimeoutForTest, pollForTest, "the blocked script is reported: %v", b.Console())
+	}
+	require.Empty(t, b.ScriptErrors(), "the first pages had none")
 }
 
 const (
