@@ -20,10 +20,18 @@ type Scenario struct {
 	Stats map[string]Stats
 }
 
-// ThreeDays writes the scenario on days (oldest first, all in the past).
+// ThreeDays writes the scenario on days (oldest first, all in the past), for three new
+// workers.
 func ThreeDays(b *Book, days [3]string) Scenario {
 	b.t.Helper()
-	s := Scenario{Days: days, Ann: b.Worker(), Bob: b.Worker(), Cid: b.Worker()}
+	return ThreeDaysOf(b, days, b.Worker(), b.Worker(), b.Worker())
+}
+
+// ThreeDaysOf writes the scenario on days (oldest first, all in the past) for workers
+// that exist already, such as workers registered through the API who can log in.
+func ThreeDaysOf(b *Book, days [3]string, annUser, bobUser, cidUser User) Scenario {
+	b.t.Helper()
+	s := Scenario{Days: days, Ann: annUser, Bob: bobUser, Cid: cidUser}
 	d1, d2, d3 := days[0], days[1], days[2]
 	ann, bob, cid := s.Ann.ID, s.Bob.ID, s.Cid.ID
 

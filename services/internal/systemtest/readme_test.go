@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -93,17 +92,6 @@ func readmeBlocks(t *testing.T, path string) []readmeBlock {
 	return run
 }
 
-// readmeService is a service of the README's port table.
-type readmeService struct {
-	name               string
-	httpPort, grpcPort int // grpcPort 0: none
-}
-
-var readmeServices = []readmeService{
-	{"auth", 8081, 50051}, {"tasks", 8082, 50052}, {"accounting", 8083, 50053}, {"analytics", 8084, 50054},
-	{"taskhandler", 8085, 0}, {"dailyaccounting", 8086, 0}, {"mailsender", 8087, 0},
-}
-
 // readmeMailpitPort is where the README finds Mailpit's web UI and API.
 const readmeMailpitPort = 8025
 
@@ -146,17 +134,19 @@ func TestREADMEWalkthrough(t *testing.T) {
 		"ATES_CLOSE_DAY_SCHEDULE=@every 24h",
 		"ATES_SHUTDOWN_TIMEOUT=5s",
 	)
-	for _, s := range readmeServices {
-		up := strings.ToUpper(s.name)
-		ports[s.httpPort] = systemtest.FreeAddr(t)
-		env = append(env, "ATES_"+up+"_HTTP_ADDR="+ports[s.httpPort])
-		if s.grpcPort != 0 {
-			ports[s.grpcPort] = systemtest.FreeAddr(t)
-			env = append(env, "ATES_"+up+"_GRPC_ADDR="+ports[s.grpcPort])
+	httpAddrs := map[string]string{}
+	for _, s := range systemtest.Services {
+		up := strings.ToUpper(s.Name)
+		ports[s.HTTPPort] = systemtest.FreeAddr(t)
+		httpAddrs[s.Name] = ports[s.HTTPPort]
+		env = append(env, "ATES_"+up+"_HTTP_ADDR="+ports[s.HTTPPort])
+		if s.GRPCPort != 0 {
+			ports[s.GRPCPort] = systemtest.FreeAddr(t)
+			env = append(env, "ATES_"+up+"_GRPC_ADDR="+ports[s.GRPCPort])
 		}
 	}
 	env = append(env, "ATES_AUTH_ADDR="+ports[50051])
-	startAll(t, filepath.Join(binDir, "ates"), env, ports)
+	systemtest.StartAll(t, filepath.Join(binDir, "ates"), env, httpAddrs)
 
 	// The script: the marked blocks with the README's ports replaced, `go run` replaced by
 	// the built binary, and curl wrapped to record every answer's status.
@@ -253,59 +243,5 @@ func checkStatuses(t *testing.T, path string) {
 	}
 	if seen < 10 {
 		t.Errorf("curl recorded %d answers; the walkthrough makes many more", seen)
-	}
-}
-
-// startAll runs `ates all` until the test ends and waits until every service is ready.
-func startAll(t *testing.T, bin string, env []string, ports map[int]string) {
-	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "ates-all.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "all")
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ates all: %v", err)
-	}
-	var waitErr error
-	exited := make(chan struct{})
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = logFile.Close()
-		if t.Failed() {
-			if log, err := os.ReadFile(logPath); err == nil {
-				t.Logf("ates all:\n%s", log)
-			}
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for _, s := range readmeServices {
-		for {
-			resp, err := http.Get("http://" + ports[s.httpPort] + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			select {
-			case <-exited:
-				t.Fatalf("ates all exited before %s was ready: %v; see the log below", s.name, waitErr)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not ready within 60s: %v", s.name, err)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
 	}
 }
