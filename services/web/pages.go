@@ -284,4 +284,3 @@ func pageURL(path string, q url.Values) string {
 	}
 	return path + "?" + q.Encode()
 }
-
