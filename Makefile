@@ -169,10 +169,14 @@ clean:
 ## web-vendor: fetch the web dashboard's browser libraries from the npm registry (`npm
 ## pack`: Node is needed for this only, never at run time) into services/web/static/vendor/
 ## with their licenses, and record name, version, sha256 and license in its VERSIONS
-## (a Go test checks the files against it)
+## (a Go test checks the files against it); also axe-core, for the browser tests'
+## accessibility audit, into services/internal/browsertest/axe/ (its sha256 in axe.go)
 HTMX_VERSION    ?= 2.0.11
 CHARTJS_VERSION ?= 4.6.1
 WEB_VENDOR      := services/web/static/vendor
+# axe-core audits the pages' accessibility in the browser tests; it is never served.
+AXE_VERSION     ?= 4.14.1
+AXE_VENDOR      := services/internal/browsertest/axe
 web-vendor:
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	(cd "$$tmp" && npm pack --silent htmx.org@$(HTMX_VERSION) chart.js@$(CHARTJS_VERSION) >/dev/null); \
@@ -187,4 +191,12 @@ web-vendor:
 	  echo "htmx.min.js htmx.org $(HTMX_VERSION) $$(sha256sum $(WEB_VENDOR)/htmx.min.js | cut -d' ' -f1) 0BSD"; \
 	  echo "chart.umd.min.js chart.js $(CHARTJS_VERSION) $$(sha256sum $(WEB_VENDOR)/chart.umd.min.js | cut -d' ' -f1) MIT"; \
 	} > $(WEB_VENDOR)/VERSIONS; \
-	cat $(WEB_VENDOR)/VERSIONS
+	cat $(WEB_VENDOR)/VERSIONS; \
+	(cd "$$tmp" && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null); \
+	mkdir -p "$$tmp/axe" $(AXE_VENDOR); \
+	tar -xzf "$$tmp/axe-core-$(AXE_VERSION).tgz" -C "$$tmp/axe"; \
+	cp "$$tmp/axe/package/axe.min.js" "$$tmp/axe/package/LICENSE" $(AXE_VENDOR)/; \
+	sed -i -e 's/^\(\taxeVersion = \).*/\1"$(AXE_VERSION)"/' \
+	  -e "s/^\(\taxeSHA256  = \).*/\1\"$$(sha256sum $(AXE_VENDOR)/axe.min.js | cut -d' ' -f1)\"/" \
+	  services/internal/browsertest/axe.go; \
+	echo "axe-core $(AXE_VERSION) (browser tests only) in $(AXE_VENDOR)"

@@ -24,6 +24,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("a manager creates a task and its worker completes it", s.managerCreatesWorkerCompletes)
 	t.Run("a wrong photo hash is refused", s.wrongPhotoHash)
 	t.Run("logging out ends the session", s.logout)
+	t.Run("every page passes an accessibility audit", s.everyPageIsAccessible)
 }
 
 // logIn opens the login page in b, logs u in and checks that the page of u's role

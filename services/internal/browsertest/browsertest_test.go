@@ -51,9 +51,39 @@ func page(t *testing.T) *httptest.Server {
 		w.Header().Set("Content-Security-Policy", "default-src 'self'; script-src 'self'")
 		fmt.Fprint(w, `<!doctype html><html lang="en"><title>csp</title><p id="p">p</p><script>document.title = "ran"</script>`)
 	})
+	mux.HandleFunc("GET /inaccessible", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><html><title>bad</title><main><input id="x">
+<p style="color:#bbb;background:#fff">faint</p><button></button></main>`)
+	})
+	mux.HandleFunc("GET /accessible", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `<!doctype html><html lang="en"><title>good</title><main><h1>Good</h1>
+<label for="x">Name</label><input id="x"><p>plain</p><button>Go</button></main>`)
+	})
 	s := httptest.NewServer(mux)
 	t.Cleanup(s.Close)
 	return s
+}
+
+// TestAccessibility: the axe-core audit finds an input without a label, faint text, a
+// button without a name and a page without a language, and nothing on a page that has
+// none of those.
+func TestAccessibility(t *testing.T) {
+	t.Parallel()
+	s := page(t)
+	b := browsertest.Start(t)
+
+	require.Equal(t, http.StatusOK, b.Go(s.URL+"/inaccessible"))
+	rules := map[string]bool{}
+	for _, v := range b.Violations() {
+		rules[v.ID] = true
+		require.NotEmpty(t, v.Targets, v.ID)
+	}
+	for _, want := range []string{"label", "color-contrast", "button-name", "html-has-lang"} {
+		require.True(t, rules[want], "axe reports %s; it reported %v", want, rules)
+	}
+
+	require.Equal(t, http.StatusOK, b.Go(s.URL+"/accessible"))
+	b.Accessible("the accessible page")
 }
 
 // TestHelpers drives the helpers against a page of its own: typing, a form post that
