@@ -400,7 +400,5 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 }
 
 func toProto(t namedTask) *tasksv1.Task {
-	p := taskproto.Proto(taskproto.Row(t.Task))
-	p.AssigneeName = t.assigneeName
-	return p
+	return taskproto.Proto(taskproto.Row(t.Task), t.assigneeName)
 }
