@@ -35,12 +35,12 @@ func Proto(r Row, assigneeName string) *tasksv1.Task {
 		Author:       r.AuthorID.String(),
 		AssignedTo:   r.AssigneeID.String(),
 		AssigneeName: assigneeName,
-		Description: r.Description,
-		Reward:      r.Reward,
-		Fee:         r.Fee,
-		Status:      Status(r.Status),
-		CreatedAt:   timestamppb.New(r.CreatedAt),
-		UpdatedAt:   timestamppb.New(r.UpdatedAt),
+		Description:  r.Description,
+		Reward:       r.Reward,
+		Fee:          r.Fee,
+		Status:       Status(r.Status),
+		CreatedAt:    timestamppb.New(r.CreatedAt),
+		UpdatedAt:    timestamppb.New(r.UpdatedAt),
 	}
 	if r.CompletedAt.Valid {
 		p.CompletedAt = timestamppb.New(r.CompletedAt.Time)
