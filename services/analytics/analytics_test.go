@@ -157,6 +157,7 @@ func TestTopTask(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, best.String(), resp.GetTask().GetId())
 	require.EqualValues(t, 38, resp.GetTask().GetReward())
+	require.Equal(t, worker.Name, resp.GetTask().GetAssigneeName(), "shown as the tasks API shows it")
 
 	_, err = e.client.GetTopTask(ctx, &analyticsv1.GetTopTaskRequest{From: d1, To: d1})
 	require.NoError(t, err)

@@ -102,7 +102,7 @@ func (s *Server) GetTopTask(ctx context.Context, req *analyticsv1.GetTopTaskRequ
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	return &analyticsv1.GetTopTaskResponse{Task: taskproto.Proto(taskproto.Row(t))}, nil
+	return &analyticsv1.GetTopTaskResponse{Task: taskproto.Proto(taskproto.Row(t.Task), t.AssigneeName)}, nil
 }
 
 // day reads one requested day named field: empty is the current business day (today,

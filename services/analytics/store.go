@@ -115,10 +115,11 @@ func (s *store) earnings(ctx context.Context, from, to time.Time) (map[time.Time
 }
 
 // topTask returns the completed task with the highest reward completed in [from, until).
-func (s *store) topTask(ctx context.Context, from, until time.Time) (analyticsdb.Task, error) {
+// The row carries the assignee's name beside the task.
+func (s *store) topTask(ctx context.Context, from, until time.Time) (analyticsdb.TaskTopCompletedRow, error) {
 	t, err := analyticsdb.New(s.pool).TaskTopCompleted(ctx, analyticsdb.TaskTopCompletedParams{FromTime: from, UntilTime: until})
 	if err != nil {
-		return analyticsdb.Task{}, fmt.Errorf("find top task: %w", pgutil.Translate(err))
+		return analyticsdb.TaskTopCompletedRow{}, fmt.Errorf("find top task: %w", pgutil.Translate(err))
 	}
 	return t, nil
 }

@@ -29,6 +29,7 @@ func TestLifecycleOverGRPC(t *testing.T) {
 	require.Equal(t, "paint the fence", task.GetDescription())
 	require.Equal(t, manager.ID.String(), task.GetAuthor())
 	require.Equal(t, worker.ID.String(), task.GetAssignedTo(), "the only worker gets the task")
+	require.Equal(t, worker.Name, task.GetAssigneeName(), "the create's answer names the assignee")
 	require.Equal(t, tasksv1.TaskStatus_TASK_STATUS_IN_PROGRESS, task.GetStatus())
 	require.GreaterOrEqual(t, task.GetFee(), int64(-20))
 	require.LessOrEqual(t, task.GetFee(), int64(-10))
@@ -40,11 +41,13 @@ func TestLifecycleOverGRPC(t *testing.T) {
 	got, err := env.Tasks.GetTask(worker.Context(ctx), &tasksv1.GetTaskRequest{Id: task.GetId()})
 	require.NoError(t, err)
 	require.Equal(t, task.GetFee(), got.GetTask().GetFee())
+	require.Equal(t, worker.Name, got.GetTask().GetAssigneeName())
 
 	done, err := env.Tasks.CompleteTask(worker.Context(ctx), &tasksv1.CompleteTaskRequest{Id: task.GetId(), Wait: true})
 	require.NoError(t, err)
 	require.Equal(t, tasksv1.TaskStatus_TASK_STATUS_COMPLETE, done.GetTask().GetStatus())
 	require.NotNil(t, done.GetTask().GetCompletedAt())
+	require.Equal(t, worker.Name, done.GetTask().GetAssigneeName(), "the complete's answer names the assignee")
 	require.Equal(t, []logRow{
 		{worker.ID.String(), "fee", task.GetFee()},
 		{worker.ID.String(), "reward", task.GetReward()},
@@ -78,6 +81,7 @@ func TestLifecycleOverREST(t *testing.T) {
 	code, out = rest(t, env, "PUT", "/v1/task/"+id+"/assign", admin.Token, `{"assignee_id":"`+worker.ID.String()+`","wait":true}`)
 	require.Equal(t, http.StatusOK, code, "%v", out)
 	require.Equal(t, worker.ID.String(), out["task"].(map[string]any)["assigned_to"])
+	require.Equal(t, worker.Name, out["task"].(map[string]any)["assignee_name"], "the assign's answer names the new assignee")
 
 	code, _ = rest(t, env, "PUT", "/v1/task/"+id+"/complete", other.Token, `{"wait":true}`)
 	require.Equal(t, http.StatusForbidden, code, "only the assignee completes")
@@ -93,6 +97,7 @@ func TestLifecycleOverREST(t *testing.T) {
 	code, out = rest(t, env, "GET", "/v1/tasks", worker.Token, "")
 	require.Equal(t, http.StatusOK, code, "%v", out)
 	require.Len(t, out["tasks"], 1)
+	require.Equal(t, worker.Name, out["tasks"].([]any)[0].(map[string]any)["assignee_name"], "list rows name the assignee")
 	require.Equal(t, "", out["next_page_token"])
 
 	rows := logRows(t, env, id)

@@ -21,7 +21,6 @@ import (
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/taskproto"
-	"github.com/ates/ates/services/tasks/internal/tasksdb"
 )
 
 // Server implements tasksv1.TaskServiceServer. It validates and authorizes, publishes
@@ -333,19 +332,19 @@ func (s *Server) ListTasks(ctx context.Context, req *tasksv1.ListTasksRequest) (
 }
 
 // authorized reads the task and checks that u may do a to it.
-func (s *Server) authorized(ctx context.Context, u authn.User, a action, id string) (tasksdb.Task, error) {
+func (s *Server) authorized(ctx context.Context, u authn.User, a action, id string) (namedTask, error) {
 	taskID, err := parseID("id", id)
 	if err != nil {
-		return tasksdb.Task{}, err
+		return namedTask{}, err
 	}
 	t, err := s.store.task(ctx, taskID)
 	if errors.Is(err, pgutil.ErrNotFound) {
-		return tasksdb.Task{}, status.Errorf(codes.NotFound, "id: no task %s", id)
+		return namedTask{}, status.Errorf(codes.NotFound, "id: no task %s", id)
 	}
 	if err != nil {
-		return tasksdb.Task{}, s.toStatus(ctx, err)
+		return namedTask{}, s.toStatus(ctx, err)
 	}
-	return t, authorize(u, a, &t)
+	return t, authorize(u, a, &t.Task)
 }
 
 // settle waits, when asked to, for taskhandler's verdict on eventID and returns the task
@@ -400,4 +399,6 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 	return server.Status(ctx, s.log, err)
 }
 
-func toProto(t tasksdb.Task) *tasksv1.Task { return taskproto.Proto(taskproto.Row(t)) }
+func toProto(t namedTask) *tasksv1.Task {
+	return taskproto.Proto(taskproto.Row(t.Task), t.assigneeName)
+}

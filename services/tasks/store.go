@@ -32,12 +32,18 @@ type store struct {
 
 func newStore(pool *pgxpool.Pool) *store { return &store{q: tasksdb.New(pool)} }
 
-func (s *store) task(ctx context.Context, id uuid.UUID) (tasksdb.Task, error) {
-	t, err := s.q.TaskGet(ctx, id)
+// namedTask is a task row with its assignee's name: what the API shows of a task.
+type namedTask struct {
+	tasksdb.Task
+	assigneeName string
+}
+
+func (s *store) task(ctx context.Context, id uuid.UUID) (namedTask, error) {
+	r, err := s.q.TaskGet(ctx, id)
 	if err != nil {
-		return tasksdb.Task{}, fmt.Errorf("read task %s: %w", id, pgutil.Translate(err))
+		return namedTask{}, fmt.Errorf("read task %s: %w", id, pgutil.Translate(err))
 	}
-	return t, nil
+	return namedTask{r.Task, r.AssigneeName}, nil
 }
 
 // anyActiveWorker reports whether there is a worker tasks can be assigned to. A yes is
@@ -100,7 +106,7 @@ type listFilter struct {
 }
 
 // list returns one page and the cursor of the next, if there is one.
-func (s *store) list(ctx context.Context, f listFilter) ([]tasksdb.Task, *cursor, error) {
+func (s *store) list(ctx context.Context, f listFilter) ([]namedTask, *cursor, error) {
 	p := tasksdb.TaskListParams{AssigneeID: f.assignee, AuthorID: f.author, PageSize: int32(f.size + 1)}
 	if f.status != tasksv1.TaskStatus_TASK_STATUS_UNSPECIFIED {
 		p.Status = pgtype.Text{String: statusToDB(f.status), Valid: true}
@@ -113,12 +119,16 @@ func (s *store) list(ctx context.Context, f listFilter) ([]tasksdb.Task, *cursor
 	if err != nil {
 		return nil, nil, fmt.Errorf("list tasks: %w", err)
 	}
-	if len(rows) <= f.size {
-		return rows, nil, nil
+	tasks := make([]namedTask, len(rows))
+	for i, r := range rows {
+		tasks[i] = namedTask{r.Task, r.AssigneeName}
 	}
-	rows = rows[:f.size]
-	last := rows[len(rows)-1]
-	return rows, &cursor{createdAt: last.CreatedAt, id: last.ID}, nil
+	if len(tasks) <= f.size {
+		return tasks, nil, nil
+	}
+	tasks = tasks[:f.size]
+	last := tasks[len(tasks)-1]
+	return tasks, &cursor{createdAt: last.CreatedAt, id: last.ID}, nil
 }
 
 // cursor is the position after the last task of a page: newest first by (created_at, id).

@@ -183,11 +183,12 @@ func (s *system) workerSeesBalance(t *testing.T) {
 
 // task is a task as the tasks API answers it.
 type task struct {
-	ID         string `json:"id"`
-	AssigneeID string `json:"assigned_to"`
-	Fee        string `json:"fee"`
-	Reward     string `json:"reward"`
-	Status     string `json:"status"`
+	ID           string `json:"id"`
+	AssigneeID   string `json:"assigned_to"`
+	AssigneeName string `json:"assignee_name"`
+	Fee          string `json:"fee"`
+	Reward       string `json:"reward"`
+	Status       string `json:"status"`
 }
 
 func (s *system) managerCreatesWorkerCompletes(t *testing.T) {
@@ -206,11 +207,17 @@ func (s *system) managerCreatesWorkerCompletes(t *testing.T) {
 	var got struct{ Task task }
 	s.call(t, http.MethodGet, s.tasks+"/v1/task/"+id, s.login(t, s.manager), nil, http.StatusOK, &got)
 	worker := s.worker(t, got.Task.AssigneeID)
-	// The contract allows the id where the page cannot learn the name.
-	require.Contains(t, []string{worker.Name, worker.ID}, b.Text("#created-assignee"), "the assignee")
+	require.Equal(t, worker.Name, got.Task.AssigneeName, "the API names the assignee")
+	require.Equal(t, worker.Name, b.Text("#created-assignee"), "the assignee by name")
 	require.Equal(t, got.Task.Fee, b.Text("#created-fee"))
 	require.Equal(t, got.Task.Reward, b.Text("#created-reward"))
 	require.Contains(t, b.Text("#created-task"), description)
+	b.NoScriptErrors()
+
+	// The task's own page names the assignee too.
+	require.Equal(t, http.StatusOK, b.Go(s.web+"/tasks/"+id))
+	require.Equal(t, worker.Name, b.Text("#task-assignee"))
+	b.Shot("task page")
 	b.NoScriptErrors()
 
 	// The worker it landed on sees it among their open tasks and completes it.

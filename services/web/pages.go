@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
+	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/internal/bizday"
 )
 
@@ -87,6 +88,16 @@ var funcs = template.FuncMap{
 	"trimPrefix": func(prefix, s string) string {
 		return strings.TrimPrefix(s, prefix)
 	},
+	"assignee": assigneeName,
+}
+
+// assigneeName is who holds t as people know them: the name they registered, or the id
+// when the API gave no name.
+func assigneeName(t *tasksv1.Task) string {
+	if n := t.GetAssigneeName(); n != "" {
+		return n
+	}
+	return t.GetAssignedTo()
 }
 
 // roleName is "worker" for ROLE_WORKER.

@@ -350,7 +350,8 @@ func TestManagerCreatesAndWorkerCompletes(t *testing.T) {
 		require.Equal(t, http.StatusOK, p.status, p.body)
 		m := regexp.MustCompile(`<div id="created-task" data-task-id="([^"]+)"`).FindStringSubmatch(p.body)
 		require.NotNil(t, m, p.body)
-		require.Equal(t, worker.ID.String(), text(t, p.body, "created-assignee"))
+		require.Equal(t, worker.Name, text(t, p.body, "created-assignee"), "the assignee by name")
+		require.Contains(t, p.body, `<span id="created-assignee" data-user-id="`+worker.ID.String()+`">`)
 		fee, err := strconv.Atoi(text(t, p.body, "created-fee"))
 		require.NoError(t, err)
 		reward, err = strconv.Atoi(text(t, p.body, "created-reward"))
@@ -360,7 +361,14 @@ func TestManagerCreatesAndWorkerCompletes(t *testing.T) {
 	first, fee1, reward1 := create("Water the plants")
 	second, fee2, reward2 := create("Feed the cat")
 
-	p := wb.get("/worker")
+	// The task page names the assignee too.
+	p := mb.get("/tasks/" + first)
+	require.Equal(t, http.StatusOK, p.status, p.body)
+	require.Equal(t, worker.Name, text(t, p.body, "task-assignee"))
+	require.Equal(t, strconv.Itoa(fee1), text(t, p.body, "task-fee"))
+
+	p = wb.get("/worker")
+
 	require.Equal(t, http.StatusOK, p.status, p.body)
 	require.Contains(t, p.body, `<tr data-task-id="`+first+`">`)
 	require.Contains(t, p.body, `<tr data-task-id="`+second+`">`)

@@ -100,7 +100,9 @@ type Task struct {
 	// updated_at is when the task last changed.
 	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
 	// completed_at is when the task was completed, if it was.
-	CompletedAt   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	// assignee_name is the display name of assigned_to, as the worker registered it.
+	AssigneeName  string `protobuf:"bytes,11,opt,name=assignee_name,json=assigneeName,proto3" json:"assignee_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +205,13 @@ func (x *Task) GetCompletedAt() *timestamppb.Timestamp {
 		return x.CompletedAt
 	}
 	return nil
+}
+
+func (x *Task) GetAssigneeName() string {
+	if x != nil {
+		return x.AssigneeName
+	}
+	return ""
 }
 
 // CreateTaskRequest describes the task to create.
@@ -923,7 +932,7 @@ var File_tasks_v1_tasks_proto protoreflect.FileDescriptor
 
 const file_tasks_v1_tasks_proto_rawDesc = "" +
 	"\n" +
-	"\x14tasks/v1/tasks.proto\x12\btasks.v1\x1a\x1bbuf/validate/validate.proto\x1a\x14rules/v1/rules.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfe\x02\n" +
+	"\x14tasks/v1/tasks.proto\x12\btasks.v1\x1a\x1bbuf/validate/validate.proto\x1a\x14rules/v1/rules.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa3\x03\n" +
 	"\x04Task\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06author\x18\x02 \x01(\tR\x06author\x12\x1f\n" +
@@ -938,7 +947,8 @@ const file_tasks_v1_tasks_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12=\n" +
 	"\fcompleted_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\"\x84\x01\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12#\n" +
+	"\rassignee_name\x18\v \x01(\tR\fassigneeName\"\x84\x01\n" +
 	"\x11CreateTaskRequest\x12/\n" +
 	"\vdescription\x18\x01 \x01(\tB\r\xbaH\n" +
 	"r\b\xc0>\x01\x10\x01\x18\xd0\x0fR\vdescription\x12\x12\n" +

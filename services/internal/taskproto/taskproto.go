@@ -28,18 +28,19 @@ type Row struct {
 	ReassignOp  uuid.NullUUID
 }
 
-// Proto is the API's view of the row.
-func Proto(r Row) *tasksv1.Task {
+// Proto is the API's view of the row, whose assignee registered as assigneeName.
+func Proto(r Row, assigneeName string) *tasksv1.Task {
 	p := &tasksv1.Task{
-		Id:          r.ID.String(),
-		Author:      r.AuthorID.String(),
-		AssignedTo:  r.AssigneeID.String(),
-		Description: r.Description,
-		Reward:      r.Reward,
-		Fee:         r.Fee,
-		Status:      Status(r.Status),
-		CreatedAt:   timestamppb.New(r.CreatedAt),
-		UpdatedAt:   timestamppb.New(r.UpdatedAt),
+		Id:           r.ID.String(),
+		Author:       r.AuthorID.String(),
+		AssignedTo:   r.AssigneeID.String(),
+		AssigneeName: assigneeName,
+		Description:  r.Description,
+		Reward:       r.Reward,
+		Fee:          r.Fee,
+		Status:       Status(r.Status),
+		CreatedAt:    timestamppb.New(r.CreatedAt),
+		UpdatedAt:    timestamppb.New(r.UpdatedAt),
 	}
 	if r.CompletedAt.Valid {
 		p.CompletedAt = timestamppb.New(r.CompletedAt.Time)

@@ -22,5 +22,6 @@ WITH RECURSIVE rewards AS (
     ) b
     LIMIT 1
 )
-SELECT * FROM tasks
-WHERE id = (SELECT task_id FROM best);
+SELECT sqlc.embed(tasks), u.name AS assignee_name
+FROM tasks JOIN users u ON u.id = tasks.assignee_id
+WHERE tasks.id = (SELECT task_id FROM best);

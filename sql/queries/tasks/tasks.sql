@@ -1,15 +1,20 @@
 -- name: TaskGet :one
-SELECT * FROM tasks WHERE id = $1;
+-- The task with its assignee's name (the API shows both).
+SELECT sqlc.embed(t), u.name AS assignee_name
+FROM tasks t JOIN users u ON u.id = t.assignee_id
+WHERE t.id = $1;
 
 -- name: TaskList :many
--- One page, newest first, after the (created_at, id) cursor when one is given.
-SELECT * FROM tasks
-WHERE (sqlc.narg('assignee_id')::uuid IS NULL OR assignee_id = sqlc.narg('assignee_id'))
-  AND (sqlc.narg('author_id')::uuid IS NULL OR author_id = sqlc.narg('author_id'))
-  AND (sqlc.narg('status')::text IS NULL OR status = sqlc.narg('status'))
+-- One page, newest first, after the (created_at, id) cursor when one is given, each task
+-- with its assignee's name.
+SELECT sqlc.embed(t), u.name AS assignee_name
+FROM tasks t JOIN users u ON u.id = t.assignee_id
+WHERE (sqlc.narg('assignee_id')::uuid IS NULL OR t.assignee_id = sqlc.narg('assignee_id'))
+  AND (sqlc.narg('author_id')::uuid IS NULL OR t.author_id = sqlc.narg('author_id'))
+  AND (sqlc.narg('status')::text IS NULL OR t.status = sqlc.narg('status'))
   AND (sqlc.narg('after_created_at')::timestamptz IS NULL
-       OR (created_at, id) < (sqlc.narg('after_created_at')::timestamptz, sqlc.narg('after_id')::uuid))
-ORDER BY created_at DESC, id DESC
+       OR (t.created_at, t.id) < (sqlc.narg('after_created_at')::timestamptz, sqlc.narg('after_id')::uuid))
+ORDER BY t.created_at DESC, t.id DESC
 LIMIT sqlc.arg('page_size');
 
 -- name: TaskListOpenIDs :many

@@ -29,8 +29,9 @@ WITH RECURSIVE rewards AS (
     ) b
     LIMIT 1
 )
-SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op FROM tasks
-WHERE id = (SELECT task_id FROM best)
+SELECT tasks.id, tasks.author_id, tasks.assignee_id, tasks.description, tasks.reward, tasks.fee, tasks.status, tasks.created_at, tasks.updated_at, tasks.completed_at, tasks.reassign_op, u.name AS assignee_name
+FROM tasks JOIN users u ON u.id = tasks.assignee_id
+WHERE tasks.id = (SELECT task_id FROM best)
 `
 
 type TaskTopCompletedParams struct {
@@ -38,26 +39,32 @@ type TaskTopCompletedParams struct {
 	UntilTime time.Time
 }
 
+type TaskTopCompletedRow struct {
+	Task         Task
+	AssigneeName string
+}
+
 // The completed task with the highest reward completed in [from, until); the earliest
 // completion (then the lowest id) wins a tie. From task_tops, the best completion per
 // reward and 15-minute slot: the rewards are walked from the highest down (one index
 // probe each), and the first with a completion in range holds the answer. from and
 // until are midnights of the business time zone, so they bound whole slots.
-func (q *Queries) TaskTopCompleted(ctx context.Context, arg TaskTopCompletedParams) (Task, error) {
+func (q *Queries) TaskTopCompleted(ctx context.Context, arg TaskTopCompletedParams) (TaskTopCompletedRow, error) {
 	row := q.db.QueryRow(ctx, taskTopCompleted, arg.FromTime, arg.UntilTime)
-	var i Task
+	var i TaskTopCompletedRow
 	err := row.Scan(
-		&i.ID,
-		&i.AuthorID,
-		&i.AssigneeID,
-		&i.Description,
-		&i.Reward,
-		&i.Fee,
-		&i.Status,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.CompletedAt,
-		&i.ReassignOp,
+		&i.Task.ID,
+		&i.Task.AuthorID,
+		&i.Task.AssigneeID,
+		&i.Task.Description,
+		&i.Task.Reward,
+		&i.Task.Fee,
+		&i.Task.Status,
+		&i.Task.CreatedAt,
+		&i.Task.UpdatedAt,
+		&i.Task.CompletedAt,
+		&i.Task.ReassignOp,
+		&i.AssigneeName,
 	)
 	return i, err
 }

@@ -13,36 +13,46 @@ import (
 )
 
 const taskGet = `-- name: TaskGet :one
-SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op FROM tasks WHERE id = $1
+SELECT t.id, t.author_id, t.assignee_id, t.description, t.reward, t.fee, t.status, t.created_at, t.updated_at, t.completed_at, t.reassign_op, u.name AS assignee_name
+FROM tasks t JOIN users u ON u.id = t.assignee_id
+WHERE t.id = $1
 `
 
-func (q *Queries) TaskGet(ctx context.Context, id uuid.UUID) (Task, error) {
+type TaskGetRow struct {
+	Task         Task
+	AssigneeName string
+}
+
+// The task with its assignee's name (the API shows both).
+func (q *Queries) TaskGet(ctx context.Context, id uuid.UUID) (TaskGetRow, error) {
 	row := q.db.QueryRow(ctx, taskGet, id)
-	var i Task
+	var i TaskGetRow
 	err := row.Scan(
-		&i.ID,
-		&i.AuthorID,
-		&i.AssigneeID,
-		&i.Description,
-		&i.Reward,
-		&i.Fee,
-		&i.Status,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.CompletedAt,
-		&i.ReassignOp,
+		&i.Task.ID,
+		&i.Task.AuthorID,
+		&i.Task.AssigneeID,
+		&i.Task.Description,
+		&i.Task.Reward,
+		&i.Task.Fee,
+		&i.Task.Status,
+		&i.Task.CreatedAt,
+		&i.Task.UpdatedAt,
+		&i.Task.CompletedAt,
+		&i.Task.ReassignOp,
+		&i.AssigneeName,
 	)
 	return i, err
 }
 
 const taskList = `-- name: TaskList :many
-SELECT id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at, reassign_op FROM tasks
-WHERE ($1::uuid IS NULL OR assignee_id = $1)
-  AND ($2::uuid IS NULL OR author_id = $2)
-  AND ($3::text IS NULL OR status = $3)
+SELECT t.id, t.author_id, t.assignee_id, t.description, t.reward, t.fee, t.status, t.created_at, t.updated_at, t.completed_at, t.reassign_op, u.name AS assignee_name
+FROM tasks t JOIN users u ON u.id = t.assignee_id
+WHERE ($1::uuid IS NULL OR t.assignee_id = $1)
+  AND ($2::uuid IS NULL OR t.author_id = $2)
+  AND ($3::text IS NULL OR t.status = $3)
   AND ($4::timestamptz IS NULL
-       OR (created_at, id) < ($4::timestamptz, $5::uuid))
-ORDER BY created_at DESC, id DESC
+       OR (t.created_at, t.id) < ($4::timestamptz, $5::uuid))
+ORDER BY t.created_at DESC, t.id DESC
 LIMIT $6
 `
 
@@ -55,8 +65,14 @@ type TaskListParams struct {
 	PageSize       int32
 }
 
-// One page, newest first, after the (created_at, id) cursor when one is given.
-func (q *Queries) TaskList(ctx context.Context, arg TaskListParams) ([]Task, error) {
+type TaskListRow struct {
+	Task         Task
+	AssigneeName string
+}
+
+// One page, newest first, after the (created_at, id) cursor when one is given, each task
+// with its assignee's name.
+func (q *Queries) TaskList(ctx context.Context, arg TaskListParams) ([]TaskListRow, error) {
 	rows, err := q.db.Query(ctx, taskList,
 		arg.AssigneeID,
 		arg.AuthorID,
@@ -69,21 +85,22 @@ func (q *Queries) TaskList(ctx context.Context, arg TaskListParams) ([]Task, err
 		return nil, err
 	}
 	defer rows.Close()
-	items := []Task{}
+	items := []TaskListRow{}
 	for rows.Next() {
-		var i Task
+		var i TaskListRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.AuthorID,
-			&i.AssigneeID,
-			&i.Description,
-			&i.Reward,
-			&i.Fee,
-			&i.Status,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.CompletedAt,
-			&i.ReassignOp,
+			&i.Task.ID,
+			&i.Task.AuthorID,
+			&i.Task.AssigneeID,
+			&i.Task.Description,
+			&i.Task.Reward,
+			&i.Task.Fee,
+			&i.Task.Status,
+			&i.Task.CreatedAt,
+			&i.Task.UpdatedAt,
+			&i.Task.CompletedAt,
+			&i.Task.ReassignOp,
+			&i.AssigneeName,
 		); err != nil {
 			return nil, err
 		}
