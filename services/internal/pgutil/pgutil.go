@@ -7,11 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/ates/ates/services/internal/apperr"
 	"github.com/ates/ates/sql/migrations"
 )
 
@@ -169,11 +166,12 @@ func MigrateDown(ctx context.Context, pool *pgxpool.Pool) (_ Migration, ok bool,
 	return Migration{Version: r.Source.Version, File: r.Source.Path}, true, nil
 }
 
-// ErrNotFound is what stores return for a missing row.
-var ErrNotFound = errors.New("not found")
+// ErrNotFound is what stores return for a missing row: apperr.ErrNotFound, which the gRPC
+// layer maps without importing this package.
+var ErrNotFound = apperr.ErrNotFound
 
-// ErrAlreadyExists is what stores return for a unique violation.
-var ErrAlreadyExists = errors.New("already exists")
+// ErrAlreadyExists is what stores return for a unique violation: apperr.ErrAlreadyExists.
+var ErrAlreadyExists = apperr.ErrAlreadyExists
 
 // Translate maps driver errors to ErrNotFound and ErrAlreadyExists (keeping the cause in
 // the chain) and returns other errors unchanged.
@@ -208,34 +206,13 @@ func ConstraintOf(err error, sqlstate string) string {
 }
 
 // IsUnavailable reports whether err says the database cannot be reached or is not
-// serving right now, so the same call may pass later, as opposed to a fault of the query
-// or the data: a failed connect, a refused, reset or broken connection, a network
-// timeout, SQLSTATE class 08 (connection exception), 57P01-57P03 (shutting down,
-// crashed, not accepting connections yet) or 53300 (too many connections). The end of
-// the caller's own context is not the database's fault and does not count.
+// serving right now (apperr.IsUnavailable), or is a failed connect of the driver.
 func IsUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return false
 	}
 	var connectErr *pgconn.ConnectError
-	if errors.As(err, &connectErr) {
-		return true
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "57P01", "57P02", "57P03", "53300":
-			return true
-		}
-		return strings.HasPrefix(pgErr.Code, "08")
-	}
-	for _, broken := range []error{syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE, io.ErrUnexpectedEOF, net.ErrClosed} {
-		if errors.Is(err, broken) {
-			return true
-		}
-	}
-	var netErr net.Error
-	return errors.As(err, &netErr) && netErr.Timeout()
+	return errors.As(err, &connectErr) || apperr.IsUnavailable(err)
 }
 
 // InTx runs fn in a transaction, committing when it returns nil and rolling back otherwise.

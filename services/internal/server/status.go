@@ -8,7 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/internal/apperr"
 )
 
 // Status is the shared tail of every service's toStatus: errors that are already gRPC
@@ -20,13 +20,13 @@ func Status(ctx context.Context, log *slog.Logger, err error) error {
 		return err
 	}
 	switch {
-	case errors.Is(err, pgutil.ErrNotFound):
+	case errors.Is(err, apperr.ErrNotFound):
 		return status.Error(codes.NotFound, "not found")
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "call canceled")
-	case pgutil.IsUnavailable(err):
+	case apperr.IsUnavailable(err):
 		log.WarnContext(ctx, "database unavailable", "err", err)
 		return status.Error(codes.Unavailable, "the database is unavailable; try again shortly")
 	}
