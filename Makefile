@@ -88,7 +88,8 @@ tools:
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-grpc-gateway \
 	  github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2 \
 	  github.com/sqlc-dev/sqlc/cmd/sqlc \
-	  github.com/pressly/goose/v3/cmd/goose
+	  github.com/pressly/goose/v3/cmd/goose \
+	  github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 ## protodeps: copy the third-party protos we import from Go modules in the module cache
 protodeps:
@@ -109,10 +110,12 @@ gen: tools protodeps
 	  '//' '//go:embed ates.swagger.json' 'var Swagger []byte' > gen/openapi/openapi.go
 	$(TOOLBIN)/sqlc generate
 
-## lint: proto style, SQL checks, and go.mod as `go mod tidy` would leave it
+## lint: proto style, SQL checks, golangci-lint (.golangci.yml: the layering rules and the
+## linters, over the faulttest and loadtest suites too) and go.mod as `go mod tidy` would leave it
 lint: tools protodeps
 	$(TOOLBIN)/buf lint
 	$(TOOLBIN)/sqlc vet
+	$(TOOLBIN)/golangci-lint run ./...
 	$(GO) mod tidy -diff
 
 ## breaking: fail if a .proto change breaks existing clients (buf's FILE rules, buf.yaml):
