@@ -216,10 +216,10 @@ func cpuSeconds(s *system) map[string]float64 {
 			continue
 		}
 		var key string
-		switch c := string(bytes.TrimSpace(comm)); {
-		case c == "postgres":
+		switch string(bytes.TrimSpace(comm)) {
+		case "postgres":
 			key = "postgres"
-		case c == "beam.smp":
+		case "beam.smp":
 			key = "rabbitmq"
 		default:
 			continue

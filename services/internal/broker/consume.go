@@ -18,9 +18,10 @@ import (
 )
 
 const (
-	// DefaultRetryMin and DefaultRetryMax bound the delay before a failed event is
-	// handled again (ConsumerConfig.RetryMin, RetryMax).
+	// DefaultRetryMin is the shortest delay before a failed event is handled again
+	// (ConsumerConfig.RetryMin).
 	DefaultRetryMin = 500 * time.Millisecond
+	// DefaultRetryMax is the longest such delay (ConsumerConfig.RetryMax).
 	DefaultRetryMax = 5 * time.Second
 
 	// copyTimeout bounds republishing a delivery to its retry or dead-letter queue.

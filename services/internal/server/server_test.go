@@ -175,7 +175,10 @@ func TestServer(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("server did not stop")
 	}
-	_, err := http.Get(base + "/healthz")
+	resp, err := http.Get(base + "/healthz")
+	if err == nil {
+		resp.Body.Close()
+	}
 	require.Error(t, err, "HTTP is closed after stop")
 }
 

@@ -67,7 +67,10 @@ func TestTLS(t *testing.T) {
 
 	t.Run("a client that does not trust the CA is refused", func(t *testing.T) {
 		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}}
-		_, err := client.Get("https://" + srv.HTTPAddr() + "/healthz")
+		resp, err := client.Get("https://" + srv.HTTPAddr() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
 		require.Error(t, err)
 		require.True(t, strings.Contains(err.Error(), "certificate"), "%v", err)
 	})
