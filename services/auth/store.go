@@ -127,7 +127,7 @@ func (s *Store) Login(ctx context.Context, photoHash string, p TokenPolicy) (aut
 		}
 		now := s.now()
 		if _, err := q.TokenDeleteAllButNewest(ctx, authdb.TokenDeleteAllButNewestParams{
-			UserID: u.ID, Now: now, Keep: int32(p.Max - 1),
+			UserID: u.ID, Now: now, Keep: int32(p.Max - 1), //nolint:gosec // G115: the token limit is a small validated setting (config)
 		}); err != nil {
 			return fmt.Errorf("revoke the oldest tokens: %w", err)
 		}

@@ -198,7 +198,7 @@ func closeOne(ctx context.Context, q *dailyaccountingdb.Queries, day time.Time) 
 			return DayClosed{}, fmt.Errorf("write mails to the outbox: %w", err)
 		}
 	}
-	if err := q.ClosedDayInsert(ctx, dailyaccountingdb.ClosedDayInsertParams{BusinessDate: day, Workers: int32(len(rows))}); err != nil {
+	if err := q.ClosedDayInsert(ctx, dailyaccountingdb.ClosedDayInsertParams{BusinessDate: day, Workers: int32(len(rows))}); err != nil { //nolint:gosec // G115: one row per worker; never near 2^31
 		return DayClosed{}, fmt.Errorf("mark closed: %w", err)
 	}
 	return dc, nil

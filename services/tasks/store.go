@@ -75,7 +75,7 @@ func (s *store) isActiveWorker(ctx context.Context, id uuid.UUID) (bool, error) 
 
 // openTaskIDs returns up to n open task ids after the cursor, in id order.
 func (s *store) openTaskIDs(ctx context.Context, after uuid.UUID, n int) ([]uuid.UUID, error) {
-	ids, err := s.q.TaskListOpenIDs(ctx, tasksdb.TaskListOpenIDsParams{AfterID: after, BatchSize: int32(n)})
+	ids, err := s.q.TaskListOpenIDs(ctx, tasksdb.TaskListOpenIDsParams{AfterID: after, BatchSize: int32(n)}) //nolint:gosec // G115: n is the assigner's batch size, a small constant
 	if err != nil {
 		return nil, fmt.Errorf("list open tasks: %w", err)
 	}
@@ -107,7 +107,7 @@ type listFilter struct {
 
 // list returns one page and the cursor of the next, if there is one.
 func (s *store) list(ctx context.Context, f listFilter) ([]namedTask, *cursor, error) {
-	p := tasksdb.TaskListParams{AssigneeID: f.assignee, AuthorID: f.author, PageSize: int32(f.size + 1)}
+	p := tasksdb.TaskListParams{AssigneeID: f.assignee, AuthorID: f.author, PageSize: int32(f.size + 1)} //nolint:gosec // G115: the page size is validated to at most the API's maximum
 	if f.status != tasksv1.TaskStatus_TASK_STATUS_UNSPECIFIED {
 		p.Status = pgtype.Text{String: statusToDB(f.status), Valid: true}
 	}

@@ -74,7 +74,7 @@ func (c *apiClient) call(r *http.Request, token, method, base, path string, q ur
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	req, err := http.NewRequestWithContext(ctx, method, target, body) //nolint:gosec // G704: target is a configured API base URL (ATES_WEB_*_URL) plus a fixed path
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -88,7 +88,7 @@ func (c *apiClient) call(r *http.Request, token, method, base, path string, q ur
 	if fwd := forwardedFor(r); fwd != "" {
 		req.Header.Set("X-Forwarded-For", fwd)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := c.http.Do(req) //nolint:gosec // G704: as above, the configured API's own URL
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -112,7 +112,7 @@ func decodeError(httpStatus int, body []byte) *apiError {
 	e := &apiError{httpStatus: httpStatus, code: codes.Unknown}
 	var st statuspb.Status
 	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(body, &st); err == nil {
-		e.code, e.message = codes.Code(st.GetCode()), st.GetMessage()
+		e.code, e.message = grpcCode(int64(st.GetCode())), st.GetMessage()
 		for _, d := range st.GetDetails() {
 			var br errdetails.BadRequest
 			if d.UnmarshalTo(&br) == nil {
@@ -129,7 +129,7 @@ func decodeError(httpStatus int, body []byte) *apiError {
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(body, &plain) == nil && plain.Message != "" {
-			e.code, e.message = codes.Code(plain.Code), plain.Message
+			e.code, e.message = grpcCode(int64(plain.Code)), plain.Message
 		}
 	}
 	if e.message == "" {
@@ -156,4 +156,12 @@ func forwardedFor(r *http.Request) string {
 // going away must not leave the token valid.
 func withoutCancel(r *http.Request) *http.Request {
 	return r.WithContext(context.WithoutCancel(r.Context()))
+}
+
+// grpcCode is the gRPC code c names, or Unknown for a number that names none.
+func grpcCode(c int64) codes.Code {
+	if c < 0 || c > int64(codes.Unauthenticated) {
+		return codes.Unknown
+	}
+	return codes.Code(c)
 }

@@ -136,7 +136,7 @@ func loginOf(setting, raw string) (events.Login, error) {
 // also when the file existed with wider permissions (which os.WriteFile would keep): the
 // definitions hold password hashes.
 func writePrivate(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600) //nolint:gosec // G304: the file the operator named on the command line
 	if err != nil {
 		return err
 	}

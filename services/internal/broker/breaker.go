@@ -127,5 +127,5 @@ func (b *breaker) wait(ctx context.Context) error {
 // retry in lockstep.
 func jitter(d time.Duration) time.Duration {
 	half := d / 2
-	return half + rand.N(d-half+1)
+	return half + rand.N(d-half+1) //nolint:gosec // G404: retry jitter only spreads load; nothing depends on it being unpredictable
 }

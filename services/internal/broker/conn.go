@@ -299,7 +299,7 @@ func (c *Conn) connect(ctx context.Context) (*session, error) {
 				deadline = dl
 			}
 			if err := nc.SetDeadline(deadline); err != nil {
-				nc.Close()
+				_ = nc.Close() // the deadline's error is the one to report
 				return nil, err
 			}
 			netConn = nc
@@ -398,7 +398,7 @@ func (c *Conn) backoff(n int) time.Duration {
 		d = min(c.cfg.ReconnectMin<<n, c.cfg.ReconnectMax)
 	}
 	half := d / 2
-	return half + rand.N(d-half+1)
+	return half + rand.N(d-half+1) //nolint:gosec // G404: reconnect jitter only spreads load; nothing depends on it being unpredictable
 }
 
 // publisher returns the session's confirm channel, opening it if needed. Opening
