@@ -133,6 +133,8 @@ func (b *batcher) run(stop <-chan struct{}) {
 }
 
 // apply applies one batch, isolating the events that fail on their own.
+//
+//nolint:contextcheck // a batch holds many handlers' events: no one handler's context may end its transaction
 func (b *batcher) apply(batch []submission) {
 	for len(batch) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
@@ -177,6 +179,8 @@ func (b *batcher) apply(batch []submission) {
 }
 
 // alone applies one event in a transaction of its own.
+//
+//nolint:contextcheck // like apply, it runs on the batcher's goroutine, under its own timeout
 func (b *batcher) alone(sub submission) {
 	ctx, cancel := context.WithTimeout(context.Background(), b.timeout)
 	defer cancel()

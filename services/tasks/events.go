@@ -106,7 +106,7 @@ func (w *waiter) listenOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.Background())
+	defer conn.Close(context.WithoutCancel(ctx)) // close politely even once ctx has ended
 	if _, err := conn.Exec(ctx, "LISTEN "+processedChannel); err != nil {
 		return err
 	}

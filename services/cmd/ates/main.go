@@ -88,6 +88,8 @@ type env struct {
 
 // withConfig makes a command's RunE that reads the settings first, warning about every
 // ATES_* variable no setting reads.
+//
+//nolint:contextcheck // the RunE it makes takes the context from cobra's cmd.Context()
 func withConfig(stdin io.Reader, stdout, stderr io.Writer, fn func(context.Context, env, []string) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, args []string) error {
 		cfg, err := config.Load()
@@ -98,9 +100,9 @@ func withConfig(stdin io.Reader, stdout, stderr io.Writer, fn func(context.Conte
 		}
 		for _, u := range config.UnknownVars(os.Environ()) {
 			if u.DidYouMean != "" {
-				log.Warn("unknown setting ignored", "variable", u.Name, "did_you_mean", u.DidYouMean)
+				log.WarnContext(cmd.Context(), "unknown setting ignored", "variable", u.Name, "did_you_mean", u.DidYouMean)
 			} else {
-				log.Warn("unknown setting ignored", "variable", u.Name)
+				log.WarnContext(cmd.Context(), "unknown setting ignored", "variable", u.Name)
 			}
 		}
 		if err != nil {

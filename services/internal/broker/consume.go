@@ -300,7 +300,7 @@ func (cons *consumer) handle(ctx context.Context, d Delivery, log *slog.Logger) 
 	}
 	for try := 0; ; try++ {
 		err := cons.attempt(ctx, apply, log)
-		if err == nil || IsPermanent(err) || cons.breaker.trip(cons.life, err) || try == len(inProcessRetries) {
+		if err == nil || IsPermanent(err) || cons.breaker.trip(cons.life, err) || try == len(inProcessRetries) { //nolint:contextcheck // the breaker's probe outlives this delivery: it runs for the consumer's life
 			return err
 		}
 		wait := jitter(inProcessRetries[try])

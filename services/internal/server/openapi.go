@@ -63,6 +63,8 @@ const bearerScheme = "bearer"
 // "servers" and an HTTP bearer scheme), titled, versioned, with the Bearer scheme
 // required except by the public methods. The server is relative ("/"): the document
 // describes whichever host and scheme served it, directly or behind a proxy.
+//
+//nolint:contextcheck // built once for every request to come, so no request's context fits
 func openAPIDoc(name string, services []string, public map[string]bool, version string) (*openapi3.T, error) {
 	var doc2 openapi2.T
 	if err := json.Unmarshal(openapi.Swagger, &doc2); err != nil {

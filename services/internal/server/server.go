@@ -318,13 +318,13 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	g.Go(func() error {
 		<-gctx.Done()
-		s.stop()
+		s.stop(gctx)
 		return nil
 	})
 	return g.Wait()
 }
 
-func (s *Server) stop() {
+func (s *Server) stop(ctx context.Context) {
 	s.log.Info("stopping")
 	if s.grpc != nil {
 		s.health.Shutdown()
@@ -338,7 +338,8 @@ func (s *Server) stop() {
 			s.grpc.Stop()
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	// ctx has ended (that is why we stop); the shutdown keeps its values, not its end.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
 	defer cancel()
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.log.Warn("HTTP shutdown", "err", err)
@@ -425,9 +426,10 @@ const readyCheckTimeout = time.Second
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	names := slices.Sorted(maps.Keys(s.opts.Ready))
 	errs := make([]error, len(names))
+	ctx := r.Context()
 	var wg sync.WaitGroup
 	for i, name := range names {
-		wg.Go(func() { errs[i] = runCheck(r.Context(), s.opts.Ready[name]) })
+		wg.Go(func() { errs[i] = runCheck(ctx, s.opts.Ready[name]) })
 	}
 	wg.Wait()
 
