@@ -76,8 +76,8 @@ fuzzsmoke:
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ates ./services/cmd/ates
 
-## tools: build the pinned generators (and grpcurl, for the README's examples) into
-## .cache/toolbin (protoc plugins must be on PATH)
+## tools: build the pinned generators, golangci-lint (and grpcurl, for the README's
+## examples) into .cache/toolbin (protoc plugins must be on PATH)
 tools:
 	@mkdir -p $(TOOLBIN)
 	cd tools && $(GO) build -o $(TOOLBIN)/ \
