@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ates/ates/services/internal/apperr"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/internal/pgutil"
 )
@@ -42,6 +43,8 @@ func TestIsUnavailable(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			require.Equal(t, tc.want, pgutil.IsUnavailable(tc.err), "%v", tc.err)
+			// The gRPC layer classifies with apperr, which knows no driver types.
+			require.Equal(t, tc.want, apperr.IsUnavailable(tc.err), "apperr: %v", tc.err)
 		})
 	}
 }
@@ -59,6 +62,7 @@ func TestIsUnavailableOnRealFailures(t *testing.T) {
 	_, err = pgx.Connect(ctx, "postgres://postgres@"+addr+"/ates?connect_timeout=1")
 	require.Error(t, err)
 	require.True(t, pgutil.IsUnavailable(err), "refused: %v", err)
+	require.True(t, apperr.IsUnavailable(err), "refused, apperr: %v", err)
 
 	pool, _ := pgtest.NewDB(t)
 	conn, err := pool.Acquire(ctx)
@@ -71,4 +75,5 @@ func TestIsUnavailableOnRealFailures(t *testing.T) {
 	_, err = conn.Exec(ctx, "SELECT 1")
 	require.Error(t, err)
 	require.True(t, pgutil.IsUnavailable(err), "terminated: %v", err)
+	require.True(t, apperr.IsUnavailable(err), "terminated, apperr: %v", err)
 }
