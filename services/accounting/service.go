@@ -20,7 +20,7 @@ import (
 var Spec = app.Spec{
 	Name:  "accounting",
 	Needs: app.Needs{Postgres: true, Auth: true},
-	New:   func(cfg config.Config, deps *app.Deps, log *slog.Logger) (app.Service, error) { return New(cfg, deps, log) },
+	New:   app.Builder(New),
 }
 
 // Service is the built accounting API.

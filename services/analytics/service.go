@@ -24,7 +24,7 @@ import (
 var Spec = app.Spec{
 	Name:  "analytics",
 	Needs: app.Needs{Postgres: true, Auth: true},
-	New:   func(cfg config.Config, deps *app.Deps, log *slog.Logger) (app.Service, error) { return New(cfg, deps, log) },
+	New:   app.Builder(New),
 }
 
 // Service is the built analytics API, with the dashboard on its HTTP port.

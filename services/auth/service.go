@@ -33,9 +33,7 @@ var public = []string{
 var Spec = app.Spec{
 	Name:  "auth",
 	Needs: app.Needs{Postgres: true},
-	New: func(cfg config.Config, deps *app.Deps, log *slog.Logger) (app.Service, error) {
-		return New(cfg, deps, log)
-	},
+	New:   app.Builder(New),
 }
 
 // Service is the built auth service: its server, and its store, which also deletes

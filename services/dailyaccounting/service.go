@@ -33,9 +33,7 @@ var Spec = app.Spec{
 	Queues: func(cfg config.Config) []broker.QueueSpec {
 		return []broker.QueueSpec{events.MailsenderQueueSpec(cfg.Queues.Mailsender)}
 	},
-	New: func(cfg config.Config, deps *app.Deps, log *slog.Logger) (app.Service, error) {
-		return New(cfg, deps, log)
-	},
+	New: app.Builder(New),
 }
 
 // Service is dailyaccounting assembled: the closer, the outbox relay, the schedule and

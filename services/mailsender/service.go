@@ -23,9 +23,7 @@ import (
 var Spec = app.Spec{
 	Name:  "mailsender",
 	Needs: app.Needs{Postgres: true, Broker: true},
-	New: func(cfg config.Config, deps *app.Deps, log *slog.Logger) (app.Service, error) {
-		return New(cfg, deps, log)
-	},
+	New:   app.Builder(New),
 }
 
 // Service is mailsender assembled: the consumer and the HTTP server.

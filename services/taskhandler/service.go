@@ -24,9 +24,7 @@ import (
 var Spec = app.Spec{
 	Name:  "taskhandler",
 	Needs: app.Needs{Postgres: true, Broker: true},
-	New: func(cfg config.Config, deps *app.Deps, log *slog.Logger) (app.Service, error) {
-		return New(cfg, deps, log)
-	},
+	New:   app.Builder(New),
 }
 
 // Service is a built taskhandler: its health server and its consumer.

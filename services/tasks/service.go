@@ -28,9 +28,7 @@ var Spec = app.Spec{
 	Queues: func(cfg config.Config) []broker.QueueSpec {
 		return []broker.QueueSpec{events.TaskhandlerQueueSpec(cfg.Queues.Taskhandler)}
 	},
-	New: func(cfg config.Config, deps *app.Deps, log *slog.Logger) (app.Service, error) {
-		return New(cfg, deps, log)
-	},
+	New: app.Builder(New),
 }
 
 // Service is a built tasks API: its server, the listener that wakes waiting calls and

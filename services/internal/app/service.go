@@ -31,6 +31,12 @@ type Spec struct {
 	New func(cfg config.Config, deps *Deps, log *slog.Logger) (Service, error)
 }
 
+// Builder makes Spec.New of a service's own New, which returns its *Service:
+// Spec{New: app.Builder(New)}.
+func Builder[S Service](build func(config.Config, *Deps, *slog.Logger) (S, error)) func(config.Config, *Deps, *slog.Logger) (Service, error) {
+	return func(cfg config.Config, deps *Deps, log *slog.Logger) (Service, error) { return build(cfg, deps, log) }
+}
+
 // Declare declares spec's queues on the open broker connection.
 func (spec Spec) Declare(ctx context.Context, cfg config.Config, deps *Deps) error {
 	if spec.Queues == nil {
@@ -38,7 +44,7 @@ func (spec Spec) Declare(ctx context.Context, cfg config.Config, deps *Deps) err
 	}
 	for _, q := range spec.Queues(cfg) {
 		if err := deps.Broker.DeclareQueue(ctx, q); err != nil {
-			return fmt.Errorf("%s: declare queue %s: %w", spec.Name, q.Name, err)
+			return fmt.Errorf("%s: %w", spec.Name, err)
 		}
 	}
 	return nil
@@ -49,7 +55,7 @@ func (spec Spec) Declare(ctx context.Context, cfg config.Config, deps *Deps) err
 // PostgreSQL fails. c gives the rest (Prefetch, Routes, Verify, Metrics).
 func (d *Deps) Consume(ctx context.Context, cfg config.Config, queue broker.QueueSpec, c broker.ConsumerConfig) error {
 	if err := d.Broker.DeclareQueue(ctx, queue); err != nil {
-		return fmt.Errorf("declare queue %s: %w", queue.Name, err)
+		return err
 	}
 	c.Queue = queue.Name
 	c.Timeout = cfg.EventTimeout
