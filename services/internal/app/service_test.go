@@ -34,9 +34,11 @@ func TestRunOpensDeclaresBuildsServesAndCloses(t *testing.T) {
 	stopped := errors.New("stopped")
 	var deps *app.Deps
 	spec := app.Spec{
-		Name:   "test",
-		Needs:  app.Needs{Postgres: true, Broker: true},
-		Queues: func(config.Config) []broker.QueueSpec { return []broker.QueueSpec{events.TaskhandlerQueueSpec(queues[0])} },
+		Name:  "test",
+		Needs: app.Needs{Postgres: true, Broker: true},
+		Queues: func(config.Config) []broker.QueueSpec {
+			return []broker.QueueSpec{events.TaskhandlerQueueSpec(queues[0])}
+		},
 		New: func(_ config.Config, d *app.Deps, _ *slog.Logger) (app.Service, error) {
 			deps = d
 			return serveFunc(func(ctx context.Context) error {
