@@ -1,5 +1,7 @@
-// Package app opens what a service runs on (the PostgreSQL pool, the broker connection)
-// the same way for every service, and closes it in the right order.
+// Package app is how every service is built and run: a Spec names what the service needs
+// and how to build it, and Run opens those connections (the PostgreSQL pool, the broker
+// connection, the auth client) the same way for every service, serves it, and closes
+// them in the right order.
 package app
 
 import (
