@@ -222,6 +222,12 @@ type Broker struct {
 	DailyaccountingEventKeys string `env:"ATES_DAILYACCOUNTING_EVENT_KEYS" envDefault:"dev1:dev-only-dailyaccounting-event-key-change-me"`
 }
 
+// Queues name the queues of the two consumers, taskhandler and mailsender.
+type Queues struct {
+	Taskhandler string
+	Mailsender  string
+}
+
 // Config is every setting of the ates binary.
 type Config struct {
 	// DatabaseURL is the PostgreSQL connection string.
@@ -281,6 +287,10 @@ type Config struct {
 	// OutboxPollInterval is how often dailyaccounting's relay looks for unsent outbox rows.
 	OutboxPollInterval time.Duration `env:"ATES_OUTBOX_POLL_INTERVAL" envDefault:"1s"`
 
+	// Queues are the consumers' queue names: not settings (production uses
+	// events.TaskhandlerQueue and events.MailsenderQueue), but tests give each test its own.
+	Queues Queues `env:"-"`
+
 	Transport  Transport
 	Auth       Auth
 	AuthClient AuthClient
@@ -310,6 +320,7 @@ func defaults() Config {
 		TaskhandlerListen:     Listen{HTTP: ":8085"},
 		DailyaccountingListen: Listen{HTTP: ":8086"},
 		MailsenderListen:      Listen{HTTP: ":8087"},
+		Queues:                Queues{Taskhandler: events.TaskhandlerQueue, Mailsender: events.MailsenderQueue},
 		Limits: Limits{
 			FailedLoginsPerAddr: RateLimit{Burst: 10, Every: 30 * time.Second},
 			FailedLogins:        RateLimit{Burst: 1000, Every: 100 * time.Millisecond},
