@@ -21,6 +21,7 @@ import (
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/taskproto"
+	"github.com/ates/ates/services/tasks/internal/tasksdb"
 )
 
 // Server implements tasksv1.TaskServiceServer. It validates and authorizes, publishes
@@ -107,7 +108,7 @@ func (s *Server) CompleteTask(ctx context.Context, req *tasksv1.CompleteTaskRequ
 	if err != nil {
 		return nil, err
 	}
-	if t.Status == "complete" {
+	if t.Status == tasksdb.TaskStatusComplete {
 		// Perhaps by this very call's first attempt, applied since we looked.
 		if done, err := s.applied(ctx, k, eventID); err != nil || done {
 			return orErr(answer, err)
@@ -139,7 +140,7 @@ func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest)
 	if err != nil {
 		return nil, err
 	}
-	if t.Status == "complete" {
+	if t.Status == tasksdb.TaskStatusComplete {
 		return nil, status.Error(codes.FailedPrecondition, "the task is already complete")
 	}
 	if req.GetAssigneeId() != "" {
@@ -400,5 +401,5 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 }
 
 func toProto(t namedTask) *tasksv1.Task {
-	return taskproto.Proto(taskproto.Row(t.Task), t.assigneeName)
+	return taskproto.Proto(taskproto.Row[tasksdb.TaskStatus](t.Task), t.assigneeName)
 }
