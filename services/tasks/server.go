@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -77,12 +76,13 @@ func (s *Server) CreateTask(ctx context.Context, req *tasksv1.CreateTaskRequest)
 	} else if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign the task to")
 	}
+	p := drawPrice()
 	err = s.publish(ctx, k, events.TaskCreate, &eventsv1.TaskCreate{
 		TaskId:      id.String(),
 		AuthorId:    u.ID.String(),
 		Description: req.GetDescription(),
-		Fee:         -int64(10 + rand.IntN(11)),
-		Reward:      int64(20 + rand.IntN(21)),
+		Fee:         p.fee,
+		Reward:      p.reward,
 	}, eventID)
 	if err != nil {
 		return nil, err
