@@ -1,7 +1,10 @@
 -- +goose Up
 -- Task status, user role and audit kind become enum types, so that sqlc generates typed
 -- constants for them (tasksdb.TaskStatusComplete, authdb.UserRoleWorker, ...) and no Go
--- code compares against string literals. Existing rows convert in place.
+-- code compares against string literals. Existing rows convert in place. Queries of the
+-- previous release keep working against the new types (labels and parameters are sent
+-- as text), except its tasks API's ListTasks filtered by status, which compared the
+-- column with a text parameter: that call fails until the tasks API is upgraded too.
 --
 -- The daily-close advisory lock key lives in one function, daily_close_lock_key(): the
 -- closed-day trigger, the daily close (exclusive) and taskhandler (shared) all call it.
