@@ -17,6 +17,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/events"
 )
@@ -520,9 +522,7 @@ func (l Limits) validate() []error {
 		}
 	}
 	for _, role := range l.CreateTaskRoles {
-		switch role {
-		case "worker", "manager", "admin", "accountant":
-		default:
+		if authn.ParseRole(role) == authv1.Role_ROLE_UNSPECIFIED {
 			errs = append(errs, fmt.Errorf("ATES_TASKS_CREATE_LIMITED_ROLES: %q is not worker, manager, admin or accountant", role))
 		}
 	}
