@@ -13,6 +13,7 @@ import (
 	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/dailyaccounting"
+	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgtest"
@@ -38,10 +39,11 @@ func newEnv(t *testing.T, loc *time.Location) *env {
 	}
 	cfg := e.Config
 	cfg.BusinessTZ = e.loc
-	srv, err := accounting.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, pool, e.Authenticator(t), slog.New(slog.DiscardHandler))
+	cfg.AccountingListen = config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	srv, err := accounting.New(cfg, &app.Deps{Pool: pool, Auth: e.Authenticator(t)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	servertest.Serve(t, srv.Serve)
-	e.client = accountingv1.NewAccountingServiceClient(servertest.Dial(t, srv))
+	e.client = accountingv1.NewAccountingServiceClient(servertest.Dial(t, srv.Server))
 	e.http = srv.HTTPAddr()
 	return e
 }

@@ -17,6 +17,7 @@ import (
 
 	accountingv1 "github.com/ates/ates/gen/accounting/v1"
 	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/accounting/internal/accountingdb"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/pgutil"
@@ -164,10 +165,10 @@ func balanceProto(b dayBalance) *accountingv1.Balance {
 	}
 }
 
-var logKinds = map[string]accountingv1.LogKind{
-	"fee":    accountingv1.LogKind_LOG_KIND_FEE,
-	"payout": accountingv1.LogKind_LOG_KIND_PAYOUT,
-	"reward": accountingv1.LogKind_LOG_KIND_REWARD,
+var logKinds = map[accountingdb.AuditKind]accountingv1.LogKind{
+	accountingdb.AuditKindFee:    accountingv1.LogKind_LOG_KIND_FEE,
+	accountingdb.AuditKindPayout: accountingv1.LogKind_LOG_KIND_PAYOUT,
+	accountingdb.AuditKindReward: accountingv1.LogKind_LOG_KIND_REWARD,
 }
 
 func entryProto(userID uuid.UUID, e entry) *accountingv1.LogEntry {

@@ -4,57 +4,39 @@
 package accounting
 
 import (
-	"context"
 	"log/slog"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 
 	accountingv1 "github.com/ates/ates/gen/accounting/v1"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
-	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 )
 
-// New builds the accounting servers on pool, authenticating callers with auth and
-// listening where listen says.
-func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, auth authn.Authenticator, log *slog.Logger) (*server.Server, error) {
-	impl := &Server{store: newStore(pool), loc: cfg.BusinessTZ, now: time.Now, log: log}
-	srv, err := server.New(server.Options{
+// Spec is how ates builds and runs accounting.
+var Spec = app.Spec{
+	Name:  "accounting",
+	Needs: app.Needs{Postgres: true, Auth: true},
+	New:   app.Builder(New),
+}
+
+// Service is the built accounting API.
+type Service struct{ *server.Server }
+
+// New builds the accounting API on deps, listening on cfg.AccountingListen.
+func New(cfg config.Config, deps *app.Deps, log *slog.Logger) (*Service, error) {
+	impl := &Server{store: newStore(deps.Pool), loc: cfg.BusinessTZ, now: time.Now, log: log}
+	srv, err := deps.Server(cfg, cfg.AccountingListen, log, server.Options{
 		Name:         "accounting",
-		GRPCAddr:     listen.GRPC,
-		HTTPAddr:     listen.HTTP,
-		Logger:       log,
-		Interceptors: []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(auth)},
+		Interceptors: []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(deps.Auth)},
 		Register:     func(g *grpc.Server) { accountingv1.RegisterAccountingServiceServer(g, impl) },
 		Gateways:     []server.GatewayFunc{accountingv1.RegisterAccountingServiceHandlerFromEndpoint},
-		Ready:        map[string]server.Check{"postgres": pool.Ping},
-
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Pprof:           cfg.Pprof,
-		Transport:       cfg.Transport,
 	})
 	if err != nil {
 		return nil, err
 	}
-	pgutil.RegisterPoolMetrics(srv.Registry(), pool)
-	return srv, nil
-}
-
-// Run serves accounting until ctx ends.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	log = log.With("service", "accounting")
-	deps, err := app.Open(ctx, cfg, "accounting", log, app.Needs{Postgres: true, Auth: true})
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
-	srv, err := New(cfg, cfg.AccountingListen, deps.Pool, deps.Auth, log)
-	if err != nil {
-		return err
-	}
-	return srv.Serve(ctx)
+	return &Service{srv}, nil
 }

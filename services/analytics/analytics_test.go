@@ -40,11 +40,12 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	pool, _ := pgtest.NewDB(t)
 	e := &env{Env: authtest.Start(t, pool), book: ledgertest.New(t, pool)}
-	srv, err := analytics.New(e.Config, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
-		&app.Deps{Pool: pool}, e.Authenticator(t), slog.New(slog.DiscardHandler))
+	cfg := e.Config
+	cfg.AnalyticsListen = config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	srv, err := analytics.New(cfg, &app.Deps{Pool: pool, Auth: e.Authenticator(t)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	servertest.Serve(t, srv.Serve)
-	e.client = analyticsv1.NewAnalyticsServiceClient(servertest.Dial(t, srv))
+	e.client = analyticsv1.NewAnalyticsServiceClient(servertest.Dial(t, srv.Server))
 	e.http = srv.HTTPAddr()
 	e.admin = e.NewUser(t, authv1.Role_ROLE_ADMIN)
 	today := bizday.Of(time.Now(), time.UTC)

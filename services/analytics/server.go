@@ -12,6 +12,7 @@ import (
 
 	analyticsv1 "github.com/ates/ates/gen/analytics/v1"
 	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/analytics/internal/analyticsdb"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/pgutil"
@@ -102,7 +103,7 @@ func (s *Server) GetTopTask(ctx context.Context, req *analyticsv1.GetTopTaskRequ
 	if err != nil {
 		return nil, s.toStatus(ctx, err)
 	}
-	return &analyticsv1.GetTopTaskResponse{Task: taskproto.Proto(taskproto.Row(t.Task), t.AssigneeName)}, nil
+	return &analyticsv1.GetTopTaskResponse{Task: taskproto.Proto(taskproto.Row[analyticsdb.TaskStatus](t.Task), t.AssigneeName)}, nil
 }
 
 // day reads one requested day named field: empty is the current business day (today,

@@ -5,7 +5,6 @@
 package analytics
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -16,38 +15,39 @@ import (
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
-	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/tlsconf"
 	"github.com/ates/ates/services/web"
 )
 
-// New builds the analytics servers on deps, authenticating callers with auth.
-func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Authenticator, log *slog.Logger) (*server.Server, error) {
+// Spec is how ates builds and runs analytics.
+var Spec = app.Spec{
+	Name:  "analytics",
+	Needs: app.Needs{Postgres: true, Auth: true},
+	New:   app.Builder(New),
+}
+
+// Service is the built analytics API, with the dashboard on its HTTP port.
+type Service struct{ *server.Server }
+
+// New builds the analytics API on deps, listening on cfg.AnalyticsListen.
+func New(cfg config.Config, deps *app.Deps, log *slog.Logger) (*Service, error) {
 	impl := &Server{store: &store{pool: deps.Pool}, loc: cfg.BusinessTZ, now: time.Now, log: log}
 	dashboard, err := newDashboard(cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := server.New(server.Options{
-		Name:            "analytics",
-		GRPCAddr:        listen.GRPC,
-		HTTPAddr:        listen.HTTP,
-		Logger:          log,
-		Interceptors:    []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(auth)},
-		Register:        func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, impl) },
-		Gateways:        []server.GatewayFunc{analyticsv1.RegisterAnalyticsServiceHandlerFromEndpoint},
-		Ready:           deps.Checks(),
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Pprof:           cfg.Pprof,
-		Transport:       cfg.Transport,
-		Handlers:        map[string]http.Handler{"/": dashboard},
+	srv, err := deps.Server(cfg, cfg.AnalyticsListen, log, server.Options{
+		Name:         "analytics",
+		Interceptors: []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(deps.Auth)},
+		Register:     func(g *grpc.Server) { analyticsv1.RegisterAnalyticsServiceServer(g, impl) },
+		Gateways:     []server.GatewayFunc{analyticsv1.RegisterAnalyticsServiceHandlerFromEndpoint},
+		Handlers:     map[string]http.Handler{"/": dashboard},
 	})
 	if err != nil {
 		return nil, err
 	}
-	pgutil.RegisterPoolMetrics(srv.Registry(), deps.Pool)
-	return srv, nil
+	return &Service{srv}, nil
 }
 
 // newDashboard is the web dashboard analytics serves at "/": a client of the public REST
@@ -69,19 +69,4 @@ func newDashboard(cfg config.Config, log *slog.Logger) (http.Handler, error) {
 		Logger:     log.With("component", "web"),
 		BusinessTZ: cfg.BusinessTZ,
 	})
-}
-
-// Run serves analytics until ctx ends.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	log = log.With("service", "analytics")
-	deps, err := app.Open(ctx, cfg, "analytics", log, app.Needs{Postgres: true, Auth: true})
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
-	srv, err := New(cfg, cfg.AnalyticsListen, deps, deps.Auth, log)
-	if err != nil {
-		return err
-	}
-	return srv.Serve(ctx)
 }

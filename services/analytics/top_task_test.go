@@ -27,11 +27,11 @@ func TestTopTaskAtTheEdgesOfAQuarterHourZone(t *testing.T) {
 	loc := time.FixedZone("+0545", 5*3600+45*60)
 	cfg := e.Config
 	cfg.BusinessTZ, cfg.BusinessTZName = loc, loc.String()
-	srv, err := analytics.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"},
-		&app.Deps{Pool: e.Pool}, e.Authenticator(t), slog.New(slog.DiscardHandler))
+	cfg.AnalyticsListen = config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	srv, err := analytics.New(cfg, &app.Deps{Pool: e.Pool, Auth: e.Authenticator(t)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	servertest.Serve(t, srv.Serve)
-	client := analyticsv1.NewAnalyticsServiceClient(servertest.Dial(t, srv))
+	client := analyticsv1.NewAnalyticsServiceClient(servertest.Dial(t, srv.Server))
 	ctx := e.admin.Context(context.Background())
 
 	worker := e.book.Worker()

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"buf.build/go/protovalidate"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
@@ -29,32 +29,48 @@ var public = []string{
 	authv1.AuthService_Authenticate_FullMethodName,
 }
 
-// New builds the auth service's servers on pool, listening where listen says.
-func New(cfg config.Config, listen config.Listen, pool *pgxpool.Pool, log *slog.Logger) (*server.Server, *Store, error) {
-	store := NewStore(pool, []byte(cfg.Auth.HMACKey))
-	impl := &Server{store: store, tokens: TokenPolicy{TTL: cfg.Auth.TokenTTL, Max: cfg.Auth.MaxTokens}, log: log}
-	srv, err := server.New(server.Options{
-		Name:         "auth",
-		GRPCAddr:     listen.GRPC,
-		HTTPAddr:     listen.HTTP,
-		Logger:       log,
-		Interceptors: []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(store, authn.Optional(public...))},
-		Register:     func(g *grpc.Server) { authv1.RegisterAuthServiceServer(g, impl) },
-		Public:       public,
-		Gateways:     []server.GatewayFunc{authv1.RegisterAuthServiceHandlerFromEndpoint},
-		Ready:        map[string]server.Check{"postgres": pool.Ping},
+// Spec is how ates builds and runs auth.
+var Spec = app.Spec{
+	Name:  "auth",
+	Needs: app.Needs{Postgres: true},
+	New:   app.Builder(New),
+}
 
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Pprof:           cfg.Pprof,
-		Transport:       cfg.Transport,
-		TrustedProxies:  cfg.Limits.TrustedProxies,
+// Service is the built auth service: its server, and its store, which also deletes
+// expired tokens every cfg.Auth.TokenSweepInterval.
+type Service struct {
+	*server.Server
+	Store *Store
+	sweep time.Duration
+	log   *slog.Logger
+}
+
+// New builds the auth service on deps, listening on cfg.AuthListen. It authenticates
+// its own callers from its store, so deps.Auth is not used.
+func New(cfg config.Config, deps *app.Deps, log *slog.Logger) (*Service, error) {
+	store := NewStore(deps.Pool, []byte(cfg.Auth.HMACKey))
+	impl := &Server{store: store, tokens: TokenPolicy{TTL: cfg.Auth.TokenTTL, Max: cfg.Auth.MaxTokens}, log: log}
+	srv, err := deps.Server(cfg, cfg.AuthListen, log, server.Options{
+		Name:           "auth",
+		Interceptors:   []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(store, authn.Optional(public...))},
+		Register:       func(g *grpc.Server) { authv1.RegisterAuthServiceServer(g, impl) },
+		Public:         public,
+		Gateways:       []server.GatewayFunc{authv1.RegisterAuthServiceHandlerFromEndpoint},
+		TrustedProxies: cfg.Limits.TrustedProxies,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	impl.limits = newLimits(cfg.Limits, ratelimit.NewMetrics(srv.Registry()))
-	pgutil.RegisterPoolMetrics(srv.Registry(), pool)
-	return srv, store, nil
+	return &Service{Server: srv, Store: store, sweep: cfg.Auth.TokenSweepInterval, log: log}, nil
+}
+
+// Serve serves and sweeps expired tokens until ctx ends.
+func (s *Service) Serve(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Server.Serve(ctx) })
+	g.Go(func() error { sweepTokens(ctx, s.Store, s.sweep, s.log); return nil })
+	return g.Wait()
 }
 
 func newLimits(cfg config.Limits, m *ratelimit.Metrics) limits {
@@ -63,22 +79,6 @@ func newLimits(cfg config.Limits, m *ratelimit.Metrics) limits {
 		failedLogins:        m.New("failed_logins", "failed logins from all clients", ratelimit.Limit(cfg.FailedLogins)),
 		registerPerAddr:     m.New("register_per_addr", "registrations from your address", ratelimit.Limit(cfg.RegisterPerAddr)),
 	}
-}
-
-// Run serves auth until ctx ends.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	log = log.With("service", "auth")
-	deps, err := app.Open(ctx, cfg, "auth", log, app.Needs{Postgres: true})
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
-	srv, store, err := New(cfg, cfg.AuthListen, deps.Pool, log)
-	if err != nil {
-		return err
-	}
-	go sweepTokens(ctx, store, cfg.Auth.TokenSweepInterval, log)
-	return srv.Serve(ctx)
 }
 
 // sweepTokens deletes expired tokens every interval (ATES_AUTH_TOKEN_SWEEP_INTERVAL);

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/internal/systemtest"
@@ -35,7 +36,7 @@ func TestRunRefusesTheDevelopmentKey(t *testing.T) {
 		// Were it to start, it would serve until this deadline and answer nil.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		err = Run(ctx, cfg, log)
+		err = app.Run(ctx, cfg, log, Spec)
 		require.ErrorIs(t, err, config.ErrDevKey)
 		require.ErrorContains(t, err, "openssl rand -base64 32")
 
@@ -57,7 +58,7 @@ func TestRunRefusesTheDevelopmentKey(t *testing.T) {
 			require.NoError(t, err)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- Run(ctx, cfg, log) }()
+			go func() { done <- app.Run(ctx, cfg, log, Spec) }()
 			require.Eventually(t, func() bool {
 				resp, err := http.Get("http://" + cfg.AuthListen.HTTP + "/readyz")
 				if err != nil {

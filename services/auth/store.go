@@ -67,7 +67,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (authdb.User, error)
 		ID:           id,
 		Name:         nu.Name,
 		Email:        nu.Email,
-		Role:         authn.RoleName(nu.Role),
+		Role:         authdb.UserRole(authn.RoleName(nu.Role)),
 		PhotoHashMac: mac,
 	})
 	constraint := pgutil.ConstraintOf(err, "23505")
@@ -75,7 +75,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (authdb.User, error)
 		// Whichever constraint PostgreSQL checked first, a retry collides on all of them.
 		switch first, err := s.q.UserGet(ctx, id); {
 		case err == nil && first.Name == nu.Name && strings.EqualFold(first.Email, nu.Email) &&
-			first.Role == authn.RoleName(nu.Role) && hmac.Equal(first.PhotoHashMac, mac):
+			authn.ParseRole(first.Role) == nu.Role && hmac.Equal(first.PhotoHashMac, mac):
 			return first, nil
 		case err == nil:
 			return authdb.User{}, ErrRequestIDUsed

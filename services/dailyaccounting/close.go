@@ -158,10 +158,10 @@ func closeOne(ctx context.Context, q *dailyaccountingdb.Queries, day time.Time) 
 		if r.Payout > 0 {
 			payouts = append(payouts, dailyaccountingdb.LogInsertPayoutsParams{
 				UserID:       r.UserID,
-				Kind:         "payout",
+				Kind:         dailyaccountingdb.AuditKindPayout,
 				Amount:       -r.Payout,
 				BusinessDate: day,
-				EventID:      eventID("payout", day, r.UserID),
+				EventID:      eventID(string(dailyaccountingdb.AuditKindPayout), day, r.UserID),
 			})
 			dc.Payouts++
 			dc.Paid += r.Payout

@@ -301,7 +301,7 @@ func TestAWriterWaitsForARunningClose(t *testing.T) {
 	closing, err := book.Pool().Begin(t.Context())
 	require.NoError(t, err)
 	defer closing.Rollback(t.Context()) //nolint:errcheck // committed below
-	_, err = closing.Exec(t.Context(), "SELECT pg_advisory_xact_lock(hashtext('ates.dailyaccounting.close'))")
+	_, err = closing.Exec(t.Context(), "SELECT pg_advisory_xact_lock(daily_close_lock_key())")
 	require.NoError(t, err)
 	_, err = closing.Exec(t.Context(), "INSERT INTO closed_days (business_date, workers) VALUES ('2026-05-04', 1)")
 	require.NoError(t, err)

@@ -51,13 +51,15 @@ func TestEveryWorkerGetsOneMailPerClosedDay(t *testing.T) {
 	cfg.OutboxPollInterval = time.Hour
 	cfg.CloseDaySchedule = "59 23 31 12 *"
 	log := slog.New(slog.DiscardHandler)
-	listen := config.Listen{HTTP: "127.0.0.1:0"}
+	cfg.Queues.Mailsender = queues[0]
+	cfg.MailsenderListen = config.Listen{HTTP: "127.0.0.1:0"}
+	cfg.DailyaccountingListen = config.Listen{HTTP: "127.0.0.1:0"}
 
 	queue := events.MailsenderQueueSpec(queues[0])
-	sender, err := mailsender.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}, queue, log)
+	sender, err := mailsender.New(cfg, &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}, log)
 	require.NoError(t, err)
 	serve(t, sender)
-	closer, err := dailyaccounting.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.DialWith(t, exchange, func(c *broker.Config) {
+	closer, err := dailyaccounting.New(cfg, &app.Deps{Pool: pool, Broker: brokertest.DialWith(t, exchange, func(c *broker.Config) {
 		c.Signer = cfg.EventKeysOf(events.Dailyaccounting) // as app.Open sets it
 	})}, log)
 	require.NoError(t, err)

@@ -61,18 +61,20 @@ func BenchmarkMailDelivery(b *testing.B) {
 		cfg.Exchange = exchange
 		cfg.SMTP.Addr = mailpit.SMTP
 		cfg.CloseDaySchedule = "59 23 31 12 *" // no catch-up close at start-up
-		listen := config.Listen{HTTP: "127.0.0.1:0"}
+		cfg.Queues.Mailsender = queue.Name
+		cfg.MailsenderListen = config.Listen{HTTP: "127.0.0.1:0"}
+		cfg.DailyaccountingListen = config.Listen{HTTP: "127.0.0.1:0"}
 		// A database connection for each mail sent at once, as README advises.
 		senderPool, err := pgutil.Connect(ctx, fmt.Sprintf("%s&pool_max_conns=%d", url, cfg.MailsenderPrefetch+2))
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(senderPool.Close)
-		sender, err := mailsender.New(cfg, listen, &app.Deps{Pool: senderPool, Broker: brokertest.Dial(b, exchange)}, queue, log)
+		sender, err := mailsender.New(cfg, &app.Deps{Pool: senderPool, Broker: brokertest.Dial(b, exchange)}, log)
 		if err != nil {
 			b.Fatal(err)
 		}
-		relay, err := dailyaccounting.New(cfg, listen, &app.Deps{Pool: pool, Broker: brokertest.DialWith(b, exchange, func(c *broker.Config) {
+		relay, err := dailyaccounting.New(cfg, &app.Deps{Pool: pool, Broker: brokertest.DialWith(b, exchange, func(c *broker.Config) {
 			c.Signer = cfg.EventKeysOf(events.Dailyaccounting) // as app.Open sets it
 		})}, log)
 		if err != nil {

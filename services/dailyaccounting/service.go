@@ -17,40 +17,53 @@ import (
 
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 )
 
+// Spec is how ates builds and runs dailyaccounting. Mailsender's queue is declared
+// before it starts, so that the relay's summaries are routable even before mailsender
+// first ran.
+var Spec = app.Spec{
+	Name:  "dailyaccounting",
+	Needs: app.Needs{Postgres: true, Broker: true},
+	Queues: func(cfg config.Config) []broker.QueueSpec {
+		return []broker.QueueSpec{events.MailsenderQueueSpec(cfg.Queues.Mailsender)}
+	},
+	New: app.Builder(New),
+}
+
 // Service is dailyaccounting assembled: the closer, the outbox relay, the schedule and
 // the HTTP server.
 type Service struct {
+	*server.Server
 	closer   *Closer
 	relay    *Relay
 	schedule cron.Schedule
 	loc      *time.Location
-	srv      *server.Server
 	log      *slog.Logger
 }
 
 // New builds dailyaccounting on deps (PostgreSQL and the broker), with its HTTP server on
-// listen.HTTP.
-func New(cfg config.Config, listen config.Listen, deps *app.Deps, log *slog.Logger) (*Service, error) {
+// cfg.DailyaccountingListen.
+func New(cfg config.Config, deps *app.Deps, log *slog.Logger) (*Service, error) {
 	schedule, err := parseSchedule(cfg.CloseDaySchedule)
 	if err != nil {
 		return nil, fmt.Errorf("dailyaccounting: %w", err)
 	}
-	srv, err := deps.HealthServer("dailyaccounting", listen.HTTP, cfg, log)
+	srv, err := deps.HealthServer("dailyaccounting", cfg.DailyaccountingListen.HTTP, cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{
+		Server:   srv,
 		closer:   NewCloser(deps.Pool, cfg.BusinessTZ, log),
 		relay:    NewRelay(deps.Pool, deps.Broker, cfg.OutboxPollInterval, log.With("component", "outbox")),
 		schedule: schedule,
 		loc:      cfg.BusinessTZ,
-		srv:      srv,
 		log:      log,
 	}
 	s.closer.onClosed = s.relay.Wake
@@ -64,36 +77,13 @@ func (s *Service) CloseDay(ctx context.Context, day time.Time) ([]DayClosed, err
 	return s.closer.CloseDay(ctx, day)
 }
 
-// HTTPAddr is the bound address of /healthz, /readyz and /metrics.
-func (s *Service) HTTPAddr() string { return s.srv.HTTPAddr() }
-
 // Serve runs the HTTP server, the relay and the schedule until ctx ends.
 func (s *Service) Serve(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.srv.Serve(ctx) })
+	g.Go(func() error { return s.Server.Serve(ctx) })
 	g.Go(func() error { return s.relay.Run(ctx) })
 	g.Go(func() error { return s.runSchedule(ctx) })
 	return g.Wait()
-}
-
-// Run serves dailyaccounting until ctx ends.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	log = log.With("service", "dailyaccounting")
-	deps, err := app.Open(ctx, cfg, "dailyaccounting", log, app.Needs{Postgres: true, Broker: true})
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
-	// Declaring mailsender's queue here too means the relay's summaries are routable even
-	// before mailsender first ran.
-	if err := deps.Broker.DeclareQueue(ctx, events.MailsenderQueueSpec(events.MailsenderQueue)); err != nil {
-		return fmt.Errorf("dailyaccounting: declare queue: %w", err)
-	}
-	s, err := New(cfg, cfg.DailyaccountingListen, deps, log)
-	if err != nil {
-		return err
-	}
-	return s.Serve(ctx)
 }
 
 // CloseDayCommand is `ates close-day --date YYYY-MM-DD`: it closes that day, and any

@@ -122,7 +122,8 @@ func authPhase(t *testing.T, cfg config, s *system) []result {
 // publishes.
 func inProcessTasks(t *testing.T, pool *pgxpool.Pool, cfg atesconfig.Config, auth authn.Authenticator) tasksv1.TaskServiceClient {
 	t.Helper()
-	api, err := tasks.New(cfg, atesconfig.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, &app.Deps{Pool: pool}, auth, slog.New(slog.DiscardHandler))
+	cfg.TasksListen = atesconfig.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	api, err := tasks.New(cfg, &app.Deps{Pool: pool, Auth: auth}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("build the tasks API: %v", err)
 	}

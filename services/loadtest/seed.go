@@ -177,8 +177,8 @@ func openDays(ctx context.Context, tx pgx.Tx, size SeedSize, tz string, now time
 }
 
 // seedCloseLockSQL holds off a daily close while seeding, taking the lock every money
-// writer takes (keep_closed_days, taskhandler) shared.
-const seedCloseLockSQL = `SELECT pg_advisory_xact_lock_shared(hashtext('ates.dailyaccounting.close'))`
+// writer takes (keep_closed_days, taskhandler) shared; its key is daily_close_lock_key().
+const seedCloseLockSQL = `SELECT pg_advisory_xact_lock_shared(daily_close_lock_key())`
 
 // seedClosedSQL is the last closed day if it is one of the last $1 days in zone $2 as
 // of $3 (keep_closed_days would refuse their rows), else NULL.
@@ -232,7 +232,7 @@ JOIN seed_workers w ON w.n = p.pick`
 const seedTasksSQL = `
 INSERT INTO tasks (id, author_id, assignee_id, description, reward, fee, status, created_at, updated_at, completed_at)
 SELECT task_id, $1, assignee, 'seeded task ' || i, reward, fee,
-       CASE WHEN completed_at IS NULL THEN 'in_progress' ELSE 'complete' END,
+       CASE WHEN completed_at IS NULL THEN 'in_progress' ELSE 'complete' END::task_status,
        created_at, coalesce(completed_at, created_at), completed_at
 FROM seed_plan
 ORDER BY created_at`
@@ -242,7 +242,7 @@ const seedLogSQL = `
 INSERT INTO audit_log (user_id, task_id, kind, amount, business_date, event_id, created_at)
 SELECT assignee, task_id, kind, amount, (at AT TIME ZONE $1)::date, event_id, at
 FROM (
-    SELECT assignee, task_id, 'fee' AS kind, fee AS amount, create_event AS event_id, created_at AS at FROM seed_plan
+    SELECT assignee, task_id, 'fee'::audit_kind AS kind, fee AS amount, create_event AS event_id, created_at AS at FROM seed_plan
     UNION ALL
     SELECT assignee, task_id, 'reward', reward, complete_event, completed_at FROM seed_plan WHERE completed_at IS NOT NULL
 ) r

@@ -39,7 +39,7 @@ func (s *Service) send(ctx context.Context, e broker.Event[*eventsv1.SendEmail])
 	}
 	duplicate := false
 	var done func()
-	err = pgutil.InTx(ctx, s.pool, func(tx pgx.Tx) error {
+	err = pgutil.InTx(ctx, s.deps.Pool, func(tx pgx.Tx) error {
 		claimed, err := mailsenderdb.New(tx).SentMailInsert(ctx, mailsenderdb.SentMailInsertParams{
 			EventID: e.ID, UserID: userID, Email: ev.GetEmail(), BusinessDate: day,
 		})

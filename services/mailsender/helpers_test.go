@@ -65,7 +65,9 @@ func newEnv(t *testing.T, opts options) *env {
 	e.pub = brokertest.DialWith(t, exchange, func(c *broker.Config) { c.Signer = e.signer }) // as dailyaccounting publishes
 	deps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
 	queue := events.MailsenderQueueSpec(e.queue)
-	e.svc, err = mailsender.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, deps, queue, slog.New(slog.DiscardHandler))
+	cfg.Queues.Mailsender = e.queue
+	cfg.MailsenderListen = config.Listen{HTTP: "127.0.0.1:0"}
+	e.svc, err = mailsender.New(cfg, deps, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

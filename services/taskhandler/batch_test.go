@@ -14,7 +14,6 @@ import (
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/broker/brokertest"
-	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/taskhandler"
@@ -72,8 +71,8 @@ func TestABacklogIsAppliedInBatchesAndABadEventSinksNoNeighbour(t *testing.T) {
 		}
 	}
 
-	handler, err := taskhandler.New(env.Config, config.Listen{HTTP: "127.0.0.1:0"},
-		&app.Deps{Pool: env.Pool, Broker: brokertest.Dial(t, env.Config.Exchange)}, env.Queue, slog.New(slog.DiscardHandler))
+	handler, err := taskhandler.New(env.Config,
+		&app.Deps{Pool: env.Pool, Broker: brokertest.Dial(t, env.Config.Exchange)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	servertest.Serve(t, handler.Consume)
 

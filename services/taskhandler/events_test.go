@@ -171,7 +171,7 @@ func TestEventsWaitForARunningClose(t *testing.T) {
 	tx, err := env.Pool.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx) //nolint:errcheck // committed below
-	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtext('ates.dailyaccounting.close'))")
+	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(daily_close_lock_key())")
 	require.NoError(t, err)
 
 	taskID := uuid.NewString()

@@ -12,7 +12,6 @@ import (
 	eventsv1 "github.com/ates/ates/gen/events/v1"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/broker/brokertest"
-	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/taskhandler"
@@ -27,8 +26,8 @@ func TestTasksTotalCountsAppliedChanges(t *testing.T) {
 	worker := env.NewUser(t, authv1.Role_ROLE_WORKER)
 	manager := env.NewUser(t, authv1.Role_ROLE_MANAGER)
 	ctx := context.Background()
-	handler, err := taskhandler.New(env.Config, config.Listen{HTTP: "127.0.0.1:0"},
-		&app.Deps{Pool: env.Pool, Broker: brokertest.Dial(t, env.Config.Exchange)}, env.Queue, slog.New(slog.DiscardHandler))
+	handler, err := taskhandler.New(env.Config,
+		&app.Deps{Pool: env.Pool, Broker: brokertest.Dial(t, env.Config.Exchange)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	servertest.Serve(t, handler.Consume)
 

@@ -6,7 +6,6 @@ package taskhandler
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -21,24 +20,25 @@ import (
 	"github.com/ates/ates/services/internal/server"
 )
 
-// Service is a built taskhandler: its health server and its consumer.
-type Service struct {
-	Server    *server.Server
-	deps      *app.Deps
-	queue     string
-	prefetch  int
-	batchSize int
-	appliers  int
-	timeout   time.Duration
-	retry     [2]time.Duration
-	trusted   *broker.Keyring // the tasks API's keys: only its events are applied
-	handler   *handler
+// Spec is how ates builds and runs taskhandler.
+var Spec = app.Spec{
+	Name:  "taskhandler",
+	Needs: app.Needs{Postgres: true, Broker: true},
+	New:   app.Builder(New),
 }
 
-// New builds taskhandler on deps; queue names its durable queue (events.TaskhandlerQueue
-// in production, a private one in tests).
-func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, log *slog.Logger) (*Service, error) {
-	srv, err := deps.HealthServer("taskhandler", listen.HTTP, cfg, log)
+// Service is a built taskhandler: its health server and its consumer.
+type Service struct {
+	*server.Server
+	cfg     config.Config
+	deps    *app.Deps
+	handler *handler
+}
+
+// New builds taskhandler on deps: it consumes cfg.Queues.Taskhandler and serves HTTP on
+// cfg.TaskhandlerListen.
+func New(cfg config.Config, deps *app.Deps, log *slog.Logger) (*Service, error) {
+	srv, err := deps.HealthServer("taskhandler", cfg.TaskhandlerListen.HTTP, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -52,15 +52,9 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 	}, []string{"action"})
 	srv.Registry().MustRegister(processed, tasks)
 	return &Service{
-		Server:    srv,
-		deps:      deps,
-		queue:     queue,
-		prefetch:  cfg.TaskhandlerPrefetch,
-		batchSize: cfg.TaskhandlerBatch,
-		appliers:  cfg.TaskhandlerAppliers,
-		timeout:   cfg.EventTimeout,
-		retry:     [2]time.Duration{cfg.EventRetryMin, cfg.EventRetryMax},
-		trusted:   cfg.TrustedKeysOf(events.Taskhandler),
+		Server: srv,
+		cfg:    cfg,
+		deps:   deps,
 		handler: &handler{
 			store:     &store{pool: deps.Pool, loc: cfg.BusinessTZ, now: time.Now, workers: &workerList{ttl: time.Second}},
 			log:       log,
@@ -70,28 +64,25 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, queue string, 
 	}, nil
 }
 
-// Declare declares taskhandler's queue, bound to the four task events.
-func (s *Service) Declare(ctx context.Context) error {
-	if err := s.deps.Broker.DeclareQueue(ctx, events.TaskhandlerQueueSpec(s.queue)); err != nil {
-		return fmt.Errorf("taskhandler: declare queue %s: %w", s.queue, err)
-	}
-	return nil
+// Serve serves HTTP and consumes until ctx ends.
+func (s *Service) Serve(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Server.Serve(ctx) })
+	g.Go(func() error { return s.Consume(ctx) })
+	return g.Wait()
 }
 
 // Consume declares the queue and applies events until ctx ends, finishing the events in
 // hand before it returns. The events the consumer's handlers take at once (up to the
 // prefetch) are applied in batches of up to the batch size per transaction.
 func (s *Service) Consume(ctx context.Context) error {
-	if err := s.Declare(ctx); err != nil {
-		return err
-	}
 	st := s.handler.store
 	if st.batch == nil {
-		st.batch = newBatcher(st, s.batchSize, s.timeout, s.Server.Registry())
+		st.batch = newBatcher(st, s.cfg.TaskhandlerBatch, s.cfg.EventTimeout, s.Server.Registry())
 	}
 	stop := make(chan struct{})
 	var appliers sync.WaitGroup
-	for range s.appliers {
+	for range s.cfg.TaskhandlerAppliers {
 		appliers.Go(func() { st.batch.run(stop) })
 	}
 	// The batcher outlives the consumer, which waits for its handlers, which wait for
@@ -100,33 +91,10 @@ func (s *Service) Consume(ctx context.Context) error {
 		close(stop)
 		appliers.Wait()
 	}()
-	return s.deps.Broker.Consume(ctx, broker.ConsumerConfig{
-		Queue:    s.queue,
-		Prefetch: s.prefetch,
-		Timeout:  s.timeout,
+	return s.deps.Consume(ctx, s.cfg, events.TaskhandlerQueueSpec(s.cfg.Queues.Taskhandler), broker.ConsumerConfig{
+		Prefetch: s.cfg.TaskhandlerPrefetch,
 		Routes:   s.handler.routes(),
-		Verify:   s.trusted,
-		Probe:    s.deps.Pool.Ping,
-		RetryMin: s.retry[0],
-		RetryMax: s.retry[1],
+		Verify:   s.cfg.TrustedKeysOf(events.Taskhandler), // only the tasks API's events are applied
 		Metrics:  s.Server.Registry(),
 	})
-}
-
-// Run serves taskhandler until ctx ends.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	log = log.With("service", "taskhandler")
-	deps, err := app.Open(ctx, cfg, "taskhandler", log, app.Needs{Postgres: true, Broker: true})
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
-	svc, err := New(cfg, cfg.TaskhandlerListen, deps, events.TaskhandlerQueue, log)
-	if err != nil {
-		return err
-	}
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return svc.Server.Serve(ctx) })
-	g.Go(func() error { return svc.Consume(ctx) })
-	return g.Wait()
 }

@@ -174,7 +174,7 @@ func (s *store) tx(ctx context.Context, evs []pending) (rs []result, failed int,
 				return fmt.Errorf("write %d money rows: %w", len(*at.money), err)
 			}
 		}
-		if err := q.ProcessedEventNotifyMany(ctx, claimed); err != nil {
+		if err := q.ProcessedEventNotifyMany(ctx, taskhandlerdb.ProcessedEventNotifyManyParams{Channel: events.ProcessedChannel, EventIds: claimed}); err != nil {
 			return fmt.Errorf("notify: %w", err)
 		}
 		return nil
@@ -223,11 +223,11 @@ func uuids(ss ...string) ([]uuid.UUID, error) {
 
 // fee queues the fee row of one assignment.
 func (s *store) fee(t taskhandlerdb.Task, eventID uuid.UUID, at stamp) {
-	s.log(t.AssigneeID, t.ID, "fee", t.Fee, eventID, at)
+	s.log(t.AssigneeID, t.ID, taskhandlerdb.AuditKindFee, t.Fee, eventID, at)
 }
 
 // log queues one money row of the event; the transaction writes them all at its end.
-func (s *store) log(user, task uuid.UUID, kind string, amount int64, eventID uuid.UUID, at stamp) {
+func (s *store) log(user, task uuid.UUID, kind taskhandlerdb.AuditKind, amount int64, eventID uuid.UUID, at stamp) {
 	*at.money = append(*at.money, taskhandlerdb.LogInsertManyParams{
 		UserID:       user,
 		TaskID:       uuid.NullUUID{UUID: task, Valid: true},
@@ -299,7 +299,7 @@ func (s *store) complete(ctx context.Context, id uuid.UUID, ev *eventsv1.TaskCom
 		if err != nil {
 			return fmt.Errorf("complete task: %w", err)
 		}
-		s.log(worker, t.ID, "reward", t.Reward, id, at)
+		s.log(worker, t.ID, taskhandlerdb.AuditKindReward, t.Reward, id, at)
 		return nil
 	})
 }
@@ -313,7 +313,7 @@ func (s *store) unchangeable(ctx context.Context, q *taskhandlerdb.Queries, task
 		return t, reject("task %s does not exist", taskID)
 	case err != nil:
 		return t, fmt.Errorf("read task: %w", err)
-	case t.Status == "complete":
+	case t.Status == taskhandlerdb.TaskStatusComplete:
 		return t, reject("task %s is already complete", taskID)
 	}
 	return t, nil
@@ -332,7 +332,7 @@ func mayAssign(ctx context.Context, q *taskhandlerdb.Queries, actor uuid.UUID) e
 		return reject("actor %s is not a user", actor)
 	case err != nil:
 		return fmt.Errorf("read the actor's role: %w", err)
-	case u.Role != "manager" && u.Role != "admin":
+	case u.Role != taskhandlerdb.UserRoleManager && u.Role != taskhandlerdb.UserRoleAdmin:
 		return reject("actor %s has the role %s; only a manager or an admin may assign tasks", actor, u.Role)
 	case !u.Active:
 		return reject("actor %s is deactivated; only an active manager or admin may assign tasks", actor)

@@ -63,8 +63,8 @@ func TestWritesWaitForTaskhandlersBacklog(t *testing.T) {
 		done <- err
 	}()
 	time.Sleep(50 * time.Millisecond)
-	handler, err := taskhandler.New(env.Config, config.Listen{HTTP: "127.0.0.1:0"},
-		&app.Deps{Pool: env.Pool, Broker: brokertest.Dial(t, env.Config.Exchange)}, env.Queue, slog.New(slog.DiscardHandler))
+	handler, err := taskhandler.New(env.Config,
+		&app.Deps{Pool: env.Pool, Broker: brokertest.Dial(t, env.Config.Exchange)}, slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	servertest.Serve(t, handler.Consume)
 	require.NoError(t, <-done)

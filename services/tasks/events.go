@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/ates/ates/services/internal/broker"
+	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgutil"
 )
 
@@ -64,9 +65,6 @@ func publish(ctx context.Context, b *broker.Conn, log *slog.Logger, k retryKey, 
 	return err // a fault of ours (the event did not marshal, say): Internal
 }
 
-// processedChannel is the NOTIFY channel taskhandler signals applied events on.
-const processedChannel = "ates_processed"
-
 // waiter lets write calls wait for taskhandler's verdict on their event. One LISTEN
 // connection wakes waiters by event id; waiters also poll, so a notification lost while
 // the connection reconnects only delays them.
@@ -107,7 +105,7 @@ func (w *waiter) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx)) // close politely even once ctx has ended
-	if _, err := conn.Exec(ctx, "LISTEN "+processedChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{events.ProcessedChannel}.Sanitize()); err != nil {
 		return err
 	}
 	for {

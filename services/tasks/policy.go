@@ -1,6 +1,8 @@
 package tasks
 
 import (
+	"math/rand/v2"
+
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -9,6 +11,28 @@ import (
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/tasks/internal/tasksdb"
 )
+
+// The price ranges of docs/product.md, in whole units; the tasks table's checks hold
+// the same bounds.
+const (
+	minFee, maxFee       = 10, 20 // charged on every assignment, as a negative amount
+	minReward, maxReward = 20, 40 // paid once, on completion
+)
+
+// price is what a task costs its assignee on each assignment (fee, negative) and pays on
+// completion (reward, positive).
+type price struct {
+	fee, reward int64
+}
+
+// drawPrice is the price of a new task: fee and reward drawn uniformly from their
+// ranges, bounds included, when the task is created; they never change afterwards.
+func drawPrice() price {
+	return price{
+		fee:    -int64(minFee + rand.IntN(maxFee-minFee+1)),
+		reward: int64(minReward + rand.IntN(maxReward-minReward+1)),
+	}
+}
 
 // action is a call of the tasks API, as the access table of docs/product.md names them.
 type action int

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/google/uuid"
@@ -21,6 +20,7 @@ import (
 	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/taskproto"
+	"github.com/ates/ates/services/tasks/internal/tasksdb"
 )
 
 // Server implements tasksv1.TaskServiceServer. It validates and authorizes, publishes
@@ -76,12 +76,13 @@ func (s *Server) CreateTask(ctx context.Context, req *tasksv1.CreateTaskRequest)
 	} else if !ok {
 		return nil, status.Error(codes.FailedPrecondition, "no active worker to assign the task to")
 	}
+	p := drawPrice()
 	err = s.publish(ctx, k, events.TaskCreate, &eventsv1.TaskCreate{
 		TaskId:      id.String(),
 		AuthorId:    u.ID.String(),
 		Description: req.GetDescription(),
-		Fee:         -int64(10 + rand.IntN(11)), //nolint:gosec // G404: prices must be uniform, not secret (math/rand/v2's ChaCha8, seeded from the OS)
-		Reward:      int64(20 + rand.IntN(21)),  //nolint:gosec // G404: as the fee above
+		Fee:         p.fee,
+		Reward:      p.reward,
 	}, eventID)
 	if err != nil {
 		return nil, err
@@ -107,7 +108,7 @@ func (s *Server) CompleteTask(ctx context.Context, req *tasksv1.CompleteTaskRequ
 	if err != nil {
 		return nil, err
 	}
-	if t.Status == "complete" {
+	if t.Status == tasksdb.TaskStatusComplete {
 		// Perhaps by this very call's first attempt, applied since we looked.
 		if done, err := s.applied(ctx, k, eventID); err != nil || done {
 			return orErr(answer, err)
@@ -139,7 +140,7 @@ func (s *Server) AssignTask(ctx context.Context, req *tasksv1.AssignTaskRequest)
 	if err != nil {
 		return nil, err
 	}
-	if t.Status == "complete" {
+	if t.Status == tasksdb.TaskStatusComplete {
 		return nil, status.Error(codes.FailedPrecondition, "the task is already complete")
 	}
 	if req.GetAssigneeId() != "" {
@@ -400,5 +401,5 @@ func (s *Server) toStatus(ctx context.Context, err error) error {
 }
 
 func toProto(t namedTask) *tasksv1.Task {
-	return taskproto.Proto(taskproto.Row(t.Task), t.assigneeName)
+	return taskproto.Proto(taskproto.Row[tasksdb.TaskStatus](t.Task), t.assigneeName)
 }

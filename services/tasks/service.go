@@ -4,7 +4,6 @@ package tasks
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"golang.org/x/sync/errgroup"
@@ -13,22 +12,36 @@ import (
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/authn"
+	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
-	"github.com/ates/ates/services/internal/pgutil"
 	"github.com/ates/ates/services/internal/ratelimit"
 	"github.com/ates/ates/services/internal/server"
 )
 
-// Service is a built tasks API: its server and the listener that wakes waiting calls.
+// Spec is how ates builds and runs the tasks API. Taskhandler's queue is declared before
+// it starts, so that no event is unroutable (and refused) because the API happened to
+// start before taskhandler ever ran.
+var Spec = app.Spec{
+	Name:  "tasks",
+	Needs: app.Needs{Postgres: true, Broker: true, Auth: true},
+	Queues: func(cfg config.Config) []broker.QueueSpec {
+		return []broker.QueueSpec{events.TaskhandlerQueueSpec(cfg.Queues.Taskhandler)}
+	},
+	New: app.Builder(New),
+}
+
+// Service is a built tasks API: its server, the listener that wakes waiting calls and
+// the watch on taskhandler's backlog.
 type Service struct {
-	Server *server.Server
+	*server.Server
 	waiter *waiter
 	gate   *gate
 }
 
-// New builds the tasks API on deps, authenticating through auth.
-func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Authenticator, log *slog.Logger) (*Service, error) {
+// New builds the tasks API on deps, listening on cfg.TasksListen; writes wait while
+// taskhandler's queue (cfg.Queues.Taskhandler) is backed up.
+func New(cfg config.Config, deps *app.Deps, log *slog.Logger) (*Service, error) {
 	st := newStore(deps.Pool)
 	w := newWaiter(deps.Pool, st, log)
 	impl := &Server{
@@ -39,31 +52,19 @@ func New(cfg config.Config, listen config.Listen, deps *app.Deps, auth authn.Aut
 		waitTimeout: cfg.WaitTimeout,
 		batchSize:   cfg.ReassignBatchSize,
 	}
-	srv, err := server.New(server.Options{
-		Name:            "tasks",
-		GRPCAddr:        listen.GRPC,
-		HTTPAddr:        listen.HTTP,
-		Logger:          log,
-		Interceptors:    []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(auth)},
-		Register:        func(g *grpc.Server) { tasksv1.RegisterTaskServiceServer(g, impl) },
-		Gateways:        []server.GatewayFunc{tasksv1.RegisterTaskServiceHandlerFromEndpoint},
-		Ready:           deps.Checks(),
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Pprof:           cfg.Pprof,
-		Transport:       cfg.Transport,
+	srv, err := deps.Server(cfg, cfg.TasksListen, log, server.Options{
+		Name:         "tasks",
+		Interceptors: []grpc.UnaryServerInterceptor{authn.UnaryServerInterceptor(deps.Auth)},
+		Register:     func(g *grpc.Server) { tasksv1.RegisterTaskServiceServer(g, impl) },
+		Gateways:     []server.GatewayFunc{tasksv1.RegisterTaskServiceHandlerFromEndpoint},
 	})
 	if err != nil {
 		return nil, err
 	}
-	impl.gate = newGate(deps.Broker, events.TaskhandlerQueue, cfg.TasksMaxBacklog, cfg.TasksBacklogWait, srv.Registry())
+	impl.gate = newGate(deps.Broker, cfg.Queues.Taskhandler, cfg.TasksMaxBacklog, cfg.TasksBacklogWait, srv.Registry())
 	impl.quotas = newQuotas(cfg.Limits, ratelimit.NewMetrics(srv.Registry()))
-	pgutil.RegisterPoolMetrics(srv.Registry(), deps.Pool)
 	return &Service{Server: srv, waiter: w, gate: impl.gate}, nil
 }
-
-// WatchQueue names the queue whose depth admits writes (events.TaskhandlerQueue unless
-// changed, as tests do); call it before Serve.
-func (s *Service) WatchQueue(name string) { s.gate.queue = name }
 
 // Serve serves until ctx ends.
 func (s *Service) Serve(ctx context.Context) error {
@@ -72,24 +73,4 @@ func (s *Service) Serve(ctx context.Context) error {
 	g.Go(func() error { return s.waiter.listen(ctx) })
 	g.Go(func() error { return s.gate.watch(ctx) })
 	return g.Wait()
-}
-
-// Run serves the tasks API until ctx ends.
-func Run(ctx context.Context, cfg config.Config, log *slog.Logger) error {
-	log = log.With("service", "tasks")
-	deps, err := app.Open(ctx, cfg, "tasks", log, app.Needs{Postgres: true, Broker: true, Auth: true})
-	if err != nil {
-		return err
-	}
-	defer deps.Close()
-	// Declaring taskhandler's queue here too means no event is unroutable (and refused)
-	// because the API happened to start before taskhandler ever ran.
-	if err := deps.Broker.DeclareQueue(ctx, events.TaskhandlerQueueSpec(events.TaskhandlerQueue)); err != nil {
-		return fmt.Errorf("tasks: declare queue: %w", err)
-	}
-	svc, err := New(cfg, cfg.TasksListen, deps, deps.Auth, log)
-	if err != nil {
-		return err
-	}
-	return svc.Serve(ctx)
 }

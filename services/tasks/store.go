@@ -16,6 +16,7 @@ import (
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
 	"github.com/ates/ates/services/internal/events"
 	"github.com/ates/ates/services/internal/pgutil"
+	"github.com/ates/ates/services/internal/taskproto"
 	"github.com/ates/ates/services/tasks/internal/tasksdb"
 )
 
@@ -70,7 +71,7 @@ func (s *store) isActiveWorker(ctx context.Context, id uuid.UUID) (bool, error) 
 	if err != nil {
 		return false, fmt.Errorf("read user %s: %w", id, pgutil.Translate(err))
 	}
-	return u.Role == "worker" && u.Active, nil
+	return u.Role == tasksdb.UserRoleWorker && u.Active, nil
 }
 
 // openTaskIDs returns up to n open task ids after the cursor, in id order.
@@ -109,7 +110,7 @@ type listFilter struct {
 func (s *store) list(ctx context.Context, f listFilter) ([]namedTask, *cursor, error) {
 	p := tasksdb.TaskListParams{AssigneeID: f.assignee, AuthorID: f.author, PageSize: int32(f.size + 1)} //nolint:gosec // G115: the page size is validated to at most the API's maximum
 	if f.status != tasksv1.TaskStatus_TASK_STATUS_UNSPECIFIED {
-		p.Status = pgtype.Text{String: statusToDB(f.status), Valid: true}
+		p.Status = tasksdb.NullTaskStatus{TaskStatus: taskproto.StatusLabel[tasksdb.TaskStatus](f.status), Valid: true}
 	}
 	if f.after != nil {
 		p.AfterCreatedAt = pgtype.Timestamptz{Time: f.after.createdAt, Valid: true}
@@ -163,11 +164,4 @@ func parseCursor(token string) (*cursor, error) {
 		return nil, errBadPageToken
 	}
 	return c, nil
-}
-
-func statusToDB(s tasksv1.TaskStatus) string {
-	if s == tasksv1.TaskStatus_TASK_STATUS_COMPLETE {
-		return "complete"
-	}
-	return "in_progress"
 }

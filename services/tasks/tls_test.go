@@ -43,9 +43,10 @@ func TestAuthToTasksOverTLS(t *testing.T) {
 	require.NoError(t, err)
 	log := slog.New(slog.DiscardHandler)
 	loopback := config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	cfg.AuthListen, cfg.TasksListen = loopback, loopback
 	pool, _ := pgtest.NewDB(t)
 
-	authSrv, _, err := auth.New(cfg, loopback, pool, log)
+	authSrv, err := auth.New(cfg, &app.Deps{Pool: pool}, log)
 	require.NoError(t, err)
 	servertest.Serve(t, authSrv.Serve)
 
@@ -57,9 +58,9 @@ func TestAuthToTasksOverTLS(t *testing.T) {
 	t.Cleanup(func() { _ = authClient.Close() })
 
 	exchange, queues := brokertest.Names(t, "taskhandler")
-	api, err := tasks.New(cfg, loopback, &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}, authClient, log)
+	cfg.Queues.Taskhandler = queues[0]
+	api, err := tasks.New(cfg, &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange), Auth: authClient}, log)
 	require.NoError(t, err)
-	api.WatchQueue(queues[0])
 	servertest.Serve(t, api.Serve)
 
 	clientTLS, err := tlsconf.Client(files.CA)

@@ -62,7 +62,7 @@ func (h *handler) workerPage(w http.ResponseWriter, r *http.Request, s *session)
 		h.fail(w, r, s, "My balance", err)
 		return
 	}
-	h.render(w, http.StatusOK, "worker", s.view("My balance", p))
+	h.render(w, http.StatusOK, "balance", s.view("My balance", p))
 }
 
 func (h *handler) workerData(r *http.Request, s *session) (workerPage, error) {

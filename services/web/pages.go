@@ -14,6 +14,7 @@ import (
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	tasksv1 "github.com/ates/ates/gen/tasks/v1"
+	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/bizday"
 )
 
@@ -77,7 +78,7 @@ func homeOf(role authv1.Role) string {
 }
 
 var funcs = template.FuncMap{
-	"role": roleName,
+	"role": authn.RoleName,
 	"time": func(ts *timestamppb.Timestamp) string {
 		if ts == nil {
 			return ""
@@ -98,11 +99,6 @@ func assigneeName(t *tasksv1.Task) string {
 		return n
 	}
 	return t.GetAssignedTo()
-}
-
-// roleName is "worker" for ROLE_WORKER.
-func roleName(r authv1.Role) string {
-	return strings.ToLower(strings.TrimPrefix(r.String(), "ROLE_"))
 }
 
 // parsePages builds one template per page: the layout and the page's file, which

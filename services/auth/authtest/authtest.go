@@ -14,6 +14,7 @@ import (
 
 	authv1 "github.com/ates/ates/gen/auth/v1"
 	"github.com/ates/ates/services/auth"
+	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/server/servertest"
@@ -45,12 +46,13 @@ func StartWith(t testing.TB, pool *pgxpool.Pool, edit func(*config.Config)) *Env
 	if edit != nil {
 		edit(&cfg)
 	}
-	listen := config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
-	srv, store, err := auth.New(cfg, listen, pool, slog.New(slog.DiscardHandler))
+	cfg.AuthListen = config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	svc, err := auth.New(cfg, &app.Deps{Pool: pool}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("start auth: %v", err)
 	}
-	servertest.Serve(t, srv.Serve)
+	srv, store := svc.Server, svc.Store
+	servertest.Serve(t, svc.Serve)
 	conn := servertest.Dial(t, srv)
 	cfg.AuthClient.Addr = srv.GRPCAddr()
 	return &Env{

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +24,7 @@ import (
 	"github.com/ates/ates/services/analytics"
 	"github.com/ates/ates/services/auth"
 	"github.com/ates/ates/services/dailyaccounting"
+	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/telemetry"
@@ -33,15 +33,16 @@ import (
 	"github.com/ates/ates/services/tasks"
 )
 
-// services maps each subcommand to the service it runs; `all` runs every one of them.
-var services = map[string]func(context.Context, config.Config, *slog.Logger) error{
-	"accounting":      accounting.Run,
-	"analytics":       analytics.Run,
-	"auth":            auth.Run,
-	"dailyaccounting": dailyaccounting.Run,
-	"mailsender":      mailsender.Run,
-	"taskhandler":     taskhandler.Run,
-	"tasks":           tasks.Run,
+// services are the services ates runs, each under its own subcommand (its Spec's Name),
+// sorted by name; `all` runs every one of them.
+var services = []app.Spec{
+	accounting.Spec,
+	analytics.Spec,
+	auth.Spec,
+	dailyaccounting.Spec,
+	mailsender.Spec,
+	taskhandler.Spec,
+	tasks.Spec,
 }
 
 // errNoCommand is `ates` without a command: the help goes to stderr and ates exits 2.
@@ -142,12 +143,11 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 			return traced(ctx, "ates", e.log, func() error { return runAll(ctx, e.cfg, e.log) })
 		}),
 	})
-	for _, name := range serviceNames() {
-		svc := services[name]
+	for _, spec := range services {
 		root.AddCommand(&cobra.Command{
-			Use: name, Short: "the " + name + " service", GroupID: "services", Args: cobra.NoArgs,
+			Use: spec.Name, Short: "the " + spec.Name + " service", GroupID: "services", Args: cobra.NoArgs,
 			RunE: withConfig(stdin, stdout, stderr, func(ctx context.Context, e env, _ []string) error {
-				return traced(ctx, "ates-"+name, e.log, func() error { return svc(ctx, e.cfg, e.log) })
+				return traced(ctx, "ates-"+spec.Name, e.log, func() error { return app.Run(ctx, e.cfg, e.log, spec) })
 			}),
 		})
 	}
@@ -200,15 +200,6 @@ func parent(c *cobra.Command) *cobra.Command {
 	return c
 }
 
-func serviceNames() []string {
-	names := make([]string, 0, len(services))
-	for n := range services {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 // metricsServedBy is the service whose HTTP port serves the one /metrics of `ates all`;
 // the other services' /metrics answer 404 and point there.
 const metricsServedBy = "auth"
@@ -218,11 +209,10 @@ const metricsServedBy = "auth"
 func runAll(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx = server.WithSharedMetrics(ctx, server.NewSharedMetrics(metricsServedBy))
 	g, ctx := errgroup.WithContext(ctx)
-	for _, name := range serviceNames() {
-		svc := services[name]
+	for _, spec := range services {
 		g.Go(func() error {
-			if err := svc(ctx, cfg, log); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
+			if err := app.Run(ctx, cfg, log, spec); err != nil {
+				return fmt.Errorf("%s: %w", spec.Name, err)
 			}
 			return nil
 		})

@@ -199,3 +199,12 @@ func TestMigrateCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, status(), "5 applied, 0 pending\n")
 }
+
+// serviceNames are the names of the services ates runs.
+func serviceNames() []string {
+	names := make([]string, 0, len(services))
+	for _, s := range services {
+		names = append(names, s.Name)
+	}
+	return names
+}

@@ -1,11 +1,14 @@
-// Package app opens what a service runs on (the PostgreSQL pool, the broker connection)
-// the same way for every service, and closes it in the right order.
+// Package app is how every service is built and run: a Spec names what the service needs
+// and how to build it, and Run opens those connections (the PostgreSQL pool, the broker
+// connection, the auth client) the same way for every service, serves it, and closes
+// them in the right order.
 package app
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -31,7 +34,9 @@ type Needs struct {
 type Deps struct {
 	Pool   *pgxpool.Pool
 	Broker *broker.Conn
-	Auth   *authn.Client
+	// Auth authenticates callers: an *authn.Client of the auth service when Open made it
+	// (its health is then a readiness check), or whatever a test gives.
+	Auth authn.Authenticator
 }
 
 // Open refuses to run the named service with a public development key (unless
@@ -127,8 +132,8 @@ func (d *Deps) Checks() map[string]server.Check {
 		checks["postgres"] = d.Pool.Ping
 		checks["schema"] = func(ctx context.Context) error { return pgutil.CheckSchema(ctx, d.Pool) }
 	}
-	if d.Auth != nil {
-		checks["auth"] = d.Auth.Check
+	if c, ok := d.Auth.(interface{ Check(context.Context) error }); ok {
+		checks["auth"] = c.Check
 	}
 	if d.Broker != nil {
 		checks["rabbitmq"] = d.Broker.Check
@@ -136,18 +141,18 @@ func (d *Deps) Checks() map[string]server.Check {
 	return checks
 }
 
-// HealthServer is the HTTP side of a service without an API: /healthz, /readyz over the
-// open connections, and /metrics (with the pool's metrics when there is a pool).
-func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logger) (*server.Server, error) {
-	srv, err := server.New(server.Options{
-		Name:            name,
-		HTTPAddr:        addr,
-		Logger:          log,
-		Ready:           d.Checks(),
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		Pprof:           cfg.Pprof,
-		Transport:       cfg.Transport,
-	})
+// Server builds a service's server from opts, which say what it serves (Name, Register,
+// Gateways, Interceptors, Handlers…): it listens where listen says, its readiness is the
+// open connections' Checks, cfg gives the shared transport and shutdown settings, and its
+// /metrics include the pool's when there is a pool.
+func (d *Deps) Server(cfg config.Config, listen config.Listen, log *slog.Logger, opts server.Options) (*server.Server, error) {
+	opts.GRPCAddr, opts.HTTPAddr = listen.GRPC, listen.HTTP
+	opts.Logger = log
+	opts.Ready = d.Checks()
+	opts.ShutdownTimeout = cfg.ShutdownTimeout
+	opts.Pprof = cfg.Pprof
+	opts.Transport = cfg.Transport
+	srv, err := server.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -157,11 +162,17 @@ func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logg
 	return srv, nil
 }
 
+// HealthServer is the HTTP side of a service without an API: /healthz, /readyz over the
+// open connections, and /metrics (with the pool's metrics when there is a pool).
+func (d *Deps) HealthServer(name, addr string, cfg config.Config, log *slog.Logger) (*server.Server, error) {
+	return d.Server(cfg, config.Listen{HTTP: addr}, log, server.Options{Name: name})
+}
+
 // Close closes the auth client and the broker connection, then the pool: consumers and publishers are done
 // by the time a service calls it.
 func (d *Deps) Close() {
-	if d.Auth != nil {
-		_ = d.Auth.Close()
+	if c, ok := d.Auth.(io.Closer); ok {
+		_ = c.Close()
 	}
 	if d.Broker != nil {
 		_ = d.Broker.Close()

@@ -142,6 +142,6 @@ func BearerToken(ctx context.Context) (string, error) {
 func notVisibleASCII(r rune) bool { return r <= ' ' || r > '~' }
 
 // ParseRole is the inverse of RoleName; unknown names give ROLE_UNSPECIFIED.
-func ParseRole(name string) authv1.Role {
-	return authv1.Role(authv1.Role_value["ROLE_"+strings.ToUpper(name)])
+func ParseRole[S ~string](name S) authv1.Role {
+	return authv1.Role(authv1.Role_value["ROLE_"+strings.ToUpper(string(name))])
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/caarlos0/env/v11"
 
+	authv1 "github.com/ates/ates/gen/auth/v1"
+	"github.com/ates/ates/services/internal/authn"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/events"
 )
@@ -222,6 +224,12 @@ type Broker struct {
 	DailyaccountingEventKeys string `env:"ATES_DAILYACCOUNTING_EVENT_KEYS" envDefault:"dev1:dev-only-dailyaccounting-event-key-change-me"`
 }
 
+// Queues name the queues of the two consumers, taskhandler and mailsender.
+type Queues struct {
+	Taskhandler string
+	Mailsender  string
+}
+
 // Config is every setting of the ates binary.
 type Config struct {
 	// DatabaseURL is the PostgreSQL connection string.
@@ -281,6 +289,10 @@ type Config struct {
 	// OutboxPollInterval is how often dailyaccounting's relay looks for unsent outbox rows.
 	OutboxPollInterval time.Duration `env:"ATES_OUTBOX_POLL_INTERVAL" envDefault:"1s"`
 
+	// Queues are the consumers' queue names: not settings (production uses
+	// events.TaskhandlerQueue and events.MailsenderQueue), but tests give each test its own.
+	Queues Queues `env:"-"`
+
 	Transport  Transport
 	Auth       Auth
 	AuthClient AuthClient
@@ -310,6 +322,7 @@ func defaults() Config {
 		TaskhandlerListen:     Listen{HTTP: ":8085"},
 		DailyaccountingListen: Listen{HTTP: ":8086"},
 		MailsenderListen:      Listen{HTTP: ":8087"},
+		Queues:                Queues{Taskhandler: events.TaskhandlerQueue, Mailsender: events.MailsenderQueue},
 		Limits: Limits{
 			FailedLoginsPerAddr: RateLimit{Burst: 10, Every: 30 * time.Second},
 			FailedLogins:        RateLimit{Burst: 1000, Every: 100 * time.Millisecond},
@@ -509,9 +522,7 @@ func (l Limits) validate() []error {
 		}
 	}
 	for _, role := range l.CreateTaskRoles {
-		switch role {
-		case "worker", "manager", "admin", "accountant":
-		default:
+		if authn.ParseRole(role) == authv1.Role_ROLE_UNSPECIFIED {
 			errs = append(errs, fmt.Errorf("ATES_TASKS_CREATE_LIMITED_ROLES: %q is not worker, manager, admin or accountant", role))
 		}
 	}

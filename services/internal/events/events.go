@@ -20,6 +20,11 @@ const (
 	MailsenderQueue  = "ates.mailsender"
 )
 
+// ProcessedChannel is the PostgreSQL NOTIFY channel on which taskhandler announces the
+// events it has applied or rejected (their ids as payloads) and the tasks API listens.
+// This is its only spelling: the notifying query takes it as a parameter.
+const ProcessedChannel = "ates_processed"
+
 // Consumers name the processed_events rows of each consuming service.
 const (
 	TaskhandlerConsumer = "taskhandler"

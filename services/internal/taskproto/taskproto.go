@@ -3,6 +3,7 @@
 package taskproto
 
 import (
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -13,15 +14,16 @@ import (
 )
 
 // Row has the fields of the tasks table in its column order: each service's sqlc Task
-// converts to it directly, e.g. taskproto.Row(t).
-type Row struct {
+// converts to it directly, e.g. taskproto.Row[tasksdb.TaskStatus](t). S is that
+// service's generated type of the task_status enum.
+type Row[S ~string] struct {
 	ID          uuid.UUID
 	AuthorID    uuid.UUID
 	AssigneeID  uuid.UUID
 	Description string
 	Reward      int64
 	Fee         int64
-	Status      string
+	Status      S
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt pgtype.Timestamptz
@@ -29,7 +31,7 @@ type Row struct {
 }
 
 // Proto is the API's view of the row, whose assignee registered as assigneeName.
-func Proto(r Row, assigneeName string) *tasksv1.Task {
+func Proto[S ~string](r Row[S], assigneeName string) *tasksv1.Task {
 	p := &tasksv1.Task{
 		Id:           r.ID.String(),
 		Author:       r.AuthorID.String(),
@@ -48,13 +50,17 @@ func Proto(r Row, assigneeName string) *tasksv1.Task {
 	return p
 }
 
-// Status maps the status column to the API's enum.
-func Status(s string) tasksv1.TaskStatus {
-	switch s {
-	case "complete":
-		return tasksv1.TaskStatus_TASK_STATUS_COMPLETE
-	case "in_progress":
-		return tasksv1.TaskStatus_TASK_STATUS_IN_PROGRESS
-	}
-	return tasksv1.TaskStatus_TASK_STATUS_UNSPECIFIED
+// statusPrefix starts the names of the API's status values.
+const statusPrefix = "TASK_STATUS_"
+
+// Status maps a label of the task_status enum to the API's enum: the label is the
+// value's name without its prefix, in lower case (complete is TASK_STATUS_COMPLETE).
+// An unknown label is TASK_STATUS_UNSPECIFIED.
+func Status[S ~string](s S) tasksv1.TaskStatus {
+	return tasksv1.TaskStatus(tasksv1.TaskStatus_value[statusPrefix+strings.ToUpper(string(s))])
+}
+
+// StatusLabel is the task_status label of the API's status, the inverse of Status.
+func StatusLabel[S ~string](s tasksv1.TaskStatus) S {
+	return S(strings.ToLower(strings.TrimPrefix(s.String(), statusPrefix)))
 }

@@ -58,6 +58,9 @@ func Start(t testing.TB, opts Options) *Env {
 	env.Queue = queues[0]
 	cfg := env.Config
 	cfg.Exchange = exchange
+	cfg.Queues.Taskhandler = env.Queue
+	cfg.TasksListen = config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	cfg.TaskhandlerListen = config.Listen{HTTP: "127.0.0.1:0"}
 	if opts.Edit != nil {
 		opts.Edit(&cfg)
 	}
@@ -67,30 +70,29 @@ func Start(t testing.TB, opts Options) *Env {
 		if opts.APIBroker != nil {
 			opts.APIBroker(c)
 		}
-	})}
+	}), Auth: env.Authenticator(t)}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 
 	handlerDeps := &app.Deps{Pool: pool, Broker: brokertest.Dial(t, exchange)}
-	handler, err := taskhandler.New(cfg, config.Listen{HTTP: "127.0.0.1:0"}, handlerDeps, env.Queue, log)
+	handler, err := taskhandler.New(cfg, handlerDeps, log)
 	if err != nil {
 		t.Fatalf("build taskhandler: %v", err)
 	}
 	// The queue exists before the API publishes, whether or not anything consumes it.
-	if err := handler.Declare(t.Context()); err != nil {
+	if err := tasks.Spec.Declare(t.Context(), cfg, env.Deps); err != nil {
 		t.Fatalf("declare queue: %v", err)
 	}
 	if !opts.NoTaskhandler {
 		servertest.Serve(t, handler.Consume)
 	}
 
-	api, err := tasks.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, env.Deps, env.Authenticator(t), log)
+	api, err := tasks.New(cfg, env.Deps, log)
 	if err != nil {
 		t.Fatalf("build tasks API: %v", err)
 	}
-	api.WatchQueue(env.Queue)
 	servertest.Serve(t, api.Serve)
 	env.TasksHTTP = api.Server.HTTPAddr()
 	env.TasksConn = servertest.Dial(t, api.Server)

@@ -13,7 +13,6 @@ import (
 	"github.com/ates/ates/services/analytics"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/config"
-	"github.com/ates/ates/services/internal/server"
 	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/internal/systemtest"
 	"github.com/ates/ates/services/tasks/taskstest"
@@ -46,7 +45,8 @@ func StartWith(t testing.TB, editAuth func(*config.Config)) *Env {
 	cfg := env.Config
 	cfg.BusinessTZ = time.UTC
 
-	acc, err := accounting.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}, env.Pool, env.Authenticator(t), log)
+	cfg.AccountingListen = config.Listen{GRPC: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	acc, err := accounting.New(cfg, &app.Deps{Pool: env.Pool, Auth: env.Authenticator(t)}, log)
 	if err != nil {
 		t.Fatalf("build accounting: %v", err)
 	}
@@ -55,7 +55,7 @@ func StartWith(t testing.TB, editAuth func(*config.Config)) *Env {
 
 	// The dashboard calls analytics' own REST API, on the port analytics.New binds:
 	// pick a free port first (and another if someone takes it meanwhile).
-	var an *server.Server
+	var an *analytics.Service
 	for attempt := 0; ; attempt++ {
 		addr := systemtest.FreeAddr(t)
 		cfg.Web = config.Web{
@@ -64,7 +64,8 @@ func StartWith(t testing.TB, editAuth func(*config.Config)) *Env {
 			AccountingURL: "http://" + env.AccountingHTTP,
 			AnalyticsURL:  "http://" + addr,
 		}
-		an, err = analytics.New(cfg, config.Listen{GRPC: "127.0.0.1:0", HTTP: addr}, &app.Deps{Pool: env.Pool}, env.Authenticator(t), log)
+		cfg.AnalyticsListen = config.Listen{GRPC: "127.0.0.1:0", HTTP: addr}
+		an, err = analytics.New(cfg, &app.Deps{Pool: env.Pool, Auth: env.Authenticator(t)}, log)
 		if err == nil {
 			break
 		}

@@ -11,7 +11,7 @@ SELECT sqlc.embed(t), u.name AS assignee_name
 FROM tasks t JOIN users u ON u.id = t.assignee_id
 WHERE (sqlc.narg('assignee_id')::uuid IS NULL OR t.assignee_id = sqlc.narg('assignee_id'))
   AND (sqlc.narg('author_id')::uuid IS NULL OR t.author_id = sqlc.narg('author_id'))
-  AND (sqlc.narg('status')::text IS NULL OR t.status = sqlc.narg('status'))
+  AND (sqlc.narg('status')::task_status IS NULL OR t.status = sqlc.narg('status')::task_status)
   AND (sqlc.narg('after_created_at')::timestamptz IS NULL
        OR (t.created_at, t.id) < (sqlc.narg('after_created_at')::timestamptz, sqlc.narg('after_id')::uuid))
 ORDER BY t.created_at DESC, t.id DESC

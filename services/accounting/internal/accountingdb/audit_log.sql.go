@@ -33,7 +33,7 @@ type LogListByUserDayRow struct {
 	ID              int64
 	TaskID          uuid.NullUUID
 	TaskDescription string
-	Kind            string
+	Kind            AuditKind
 	Amount          int64
 	BusinessDate    time.Time
 	CreatedAt       time.Time

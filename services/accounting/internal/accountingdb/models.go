@@ -5,10 +5,63 @@
 package accountingdb
 
 import (
+	"database/sql/driver"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 )
+
+type AuditKind string
+
+const (
+	AuditKindFee    AuditKind = "fee"
+	AuditKindReward AuditKind = "reward"
+	AuditKindPayout AuditKind = "payout"
+)
+
+func (e *AuditKind) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = AuditKind(s)
+	case string:
+		*e = AuditKind(s)
+	default:
+		return fmt.Errorf("unsupported scan type for AuditKind: %T", src)
+	}
+	return nil
+}
+
+type NullAuditKind struct {
+	AuditKind AuditKind
+	Valid     bool // Valid is true if AuditKind is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullAuditKind) Scan(value interface{}) error {
+	if value == nil {
+		ns.AuditKind, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.AuditKind.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullAuditKind) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.AuditKind), nil
+}
+
+func AllAuditKindValues() []AuditKind {
+	return []AuditKind{
+		AuditKindFee,
+		AuditKindReward,
+		AuditKindPayout,
+	}
+}
 
 type Balance struct {
 	UserID       uuid.UUID

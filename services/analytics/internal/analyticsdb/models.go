@@ -5,11 +5,62 @@
 package analyticsdb
 
 import (
+	"database/sql/driver"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type TaskStatus string
+
+const (
+	TaskStatusInProgress TaskStatus = "in_progress"
+	TaskStatusComplete   TaskStatus = "complete"
+)
+
+func (e *TaskStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = TaskStatus(s)
+	case string:
+		*e = TaskStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for TaskStatus: %T", src)
+	}
+	return nil
+}
+
+type NullTaskStatus struct {
+	TaskStatus TaskStatus
+	Valid      bool // Valid is true if TaskStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullTaskStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.TaskStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.TaskStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullTaskStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.TaskStatus), nil
+}
+
+func AllTaskStatusValues() []TaskStatus {
+	return []TaskStatus{
+		TaskStatusInProgress,
+		TaskStatusComplete,
+	}
+}
 
 type Task struct {
 	ID          uuid.UUID
@@ -18,7 +69,7 @@ type Task struct {
 	Description string
 	Reward      int64
 	Fee         int64
-	Status      string
+	Status      TaskStatus
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt pgtype.Timestamptz

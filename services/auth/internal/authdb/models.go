@@ -5,16 +5,71 @@
 package authdb
 
 import (
+	"database/sql/driver"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 )
 
+type UserRole string
+
+const (
+	UserRoleWorker     UserRole = "worker"
+	UserRoleManager    UserRole = "manager"
+	UserRoleAdmin      UserRole = "admin"
+	UserRoleAccountant UserRole = "accountant"
+)
+
+func (e *UserRole) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = UserRole(s)
+	case string:
+		*e = UserRole(s)
+	default:
+		return fmt.Errorf("unsupported scan type for UserRole: %T", src)
+	}
+	return nil
+}
+
+type NullUserRole struct {
+	UserRole UserRole
+	Valid    bool // Valid is true if UserRole is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullUserRole) Scan(value interface{}) error {
+	if value == nil {
+		ns.UserRole, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.UserRole.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullUserRole) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.UserRole), nil
+}
+
+func AllUserRoleValues() []UserRole {
+	return []UserRole{
+		UserRoleWorker,
+		UserRoleManager,
+		UserRoleAdmin,
+		UserRoleAccountant,
+	}
+}
+
 type User struct {
 	ID           uuid.UUID
 	Name         string
 	Email        string
-	Role         string
+	Role         UserRole
 	PhotoHashMac []byte
 	Active       bool
 	CreatedAt    time.Time

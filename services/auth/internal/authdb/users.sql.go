@@ -40,7 +40,7 @@ type UserInsertParams struct {
 	ID           uuid.UUID
 	Name         string
 	Email        string
-	Role         string
+	Role         UserRole
 	PhotoHashMac []byte
 }
 

@@ -28,7 +28,7 @@ func (q *Queries) LogFirstDay(ctx context.Context) (time.Time, error) {
 
 type LogInsertPayoutsParams struct {
 	UserID       uuid.UUID
-	Kind         string
+	Kind         AuditKind
 	Amount       int64
 	BusinessDate time.Time
 	EventID      uuid.UUID

@@ -11,10 +11,11 @@ import (
 )
 
 const closeLock = `-- name: CloseLock :exec
-SELECT pg_advisory_xact_lock(hashtext('ates.dailyaccounting.close'))
+SELECT pg_advisory_xact_lock(daily_close_lock_key())
 `
 
-// Serialises closes across replicas until the transaction ends.
+// Serialises closes across replicas until the transaction ends. The key is
+// daily_close_lock_key() (migration 00006), shared with taskhandler and the closed-day trigger.
 func (q *Queries) CloseLock(ctx context.Context) error {
 	_, err := q.db.Exec(ctx, closeLock)
 	return err

@@ -14,7 +14,7 @@ import (
 type LogInsertManyParams struct {
 	UserID       uuid.UUID
 	TaskID       uuid.NullUUID
-	Kind         string
+	Kind         AuditKind
 	Amount       int64
 	BusinessDate time.Time
 	EventID      uuid.UUID

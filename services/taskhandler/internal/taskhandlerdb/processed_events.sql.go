@@ -12,7 +12,7 @@ import (
 )
 
 const closeLockShared = `-- name: CloseLockShared :exec
-SELECT pg_advisory_xact_lock_shared(hashtext('ates.dailyaccounting.close'))
+SELECT pg_advisory_xact_lock_shared(daily_close_lock_key())
 `
 
 // Holds off a daily close while this event is applied (the close takes the same lock
@@ -60,12 +60,18 @@ func (q *Queries) ProcessedEventClaimMany(ctx context.Context, arg ProcessedEven
 }
 
 const processedEventNotifyMany = `-- name: ProcessedEventNotifyMany :exec
-SELECT pg_notify('ates_processed', e::text) FROM unnest($1::uuid[]) AS e
+SELECT pg_notify($1::text, e::text) FROM unnest($2::uuid[]) AS e
 `
 
-// Wakes API calls waiting for these events; delivered when the transaction commits.
-func (q *Queries) ProcessedEventNotifyMany(ctx context.Context, eventIds []uuid.UUID) error {
-	_, err := q.db.Exec(ctx, processedEventNotifyMany, eventIds)
+type ProcessedEventNotifyManyParams struct {
+	Channel  string
+	EventIds []uuid.UUID
+}
+
+// Wakes API calls waiting for these events; delivered when the transaction commits. The
+// channel is events.ProcessedChannel, which the tasks API listens on.
+func (q *Queries) ProcessedEventNotifyMany(ctx context.Context, arg ProcessedEventNotifyManyParams) error {
+	_, err := q.db.Exec(ctx, processedEventNotifyMany, arg.Channel, arg.EventIds)
 	return err
 }
 

@@ -16,7 +16,7 @@ SELECT role, active FROM users WHERE id = $1
 `
 
 type UserGetRoleRow struct {
-	Role   string
+	Role   UserRole
 	Active bool
 }
 

@@ -5,11 +5,115 @@
 package tasksdb
 
 import (
+	"database/sql/driver"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type TaskStatus string
+
+const (
+	TaskStatusInProgress TaskStatus = "in_progress"
+	TaskStatusComplete   TaskStatus = "complete"
+)
+
+func (e *TaskStatus) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = TaskStatus(s)
+	case string:
+		*e = TaskStatus(s)
+	default:
+		return fmt.Errorf("unsupported scan type for TaskStatus: %T", src)
+	}
+	return nil
+}
+
+type NullTaskStatus struct {
+	TaskStatus TaskStatus
+	Valid      bool // Valid is true if TaskStatus is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullTaskStatus) Scan(value interface{}) error {
+	if value == nil {
+		ns.TaskStatus, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.TaskStatus.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullTaskStatus) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.TaskStatus), nil
+}
+
+func AllTaskStatusValues() []TaskStatus {
+	return []TaskStatus{
+		TaskStatusInProgress,
+		TaskStatusComplete,
+	}
+}
+
+type UserRole string
+
+const (
+	UserRoleWorker     UserRole = "worker"
+	UserRoleManager    UserRole = "manager"
+	UserRoleAdmin      UserRole = "admin"
+	UserRoleAccountant UserRole = "accountant"
+)
+
+func (e *UserRole) Scan(src interface{}) error {
+	switch s := src.(type) {
+	case []byte:
+		*e = UserRole(s)
+	case string:
+		*e = UserRole(s)
+	default:
+		return fmt.Errorf("unsupported scan type for UserRole: %T", src)
+	}
+	return nil
+}
+
+type NullUserRole struct {
+	UserRole UserRole
+	Valid    bool // Valid is true if UserRole is not NULL
+}
+
+// Scan implements the Scanner interface.
+func (ns *NullUserRole) Scan(value interface{}) error {
+	if value == nil {
+		ns.UserRole, ns.Valid = "", false
+		return nil
+	}
+	ns.Valid = true
+	return ns.UserRole.Scan(value)
+}
+
+// Value implements the driver Valuer interface.
+func (ns NullUserRole) Value() (driver.Value, error) {
+	if !ns.Valid {
+		return nil, nil
+	}
+	return string(ns.UserRole), nil
+}
+
+func AllUserRoleValues() []UserRole {
+	return []UserRole{
+		UserRoleWorker,
+		UserRoleManager,
+		UserRoleAdmin,
+		UserRoleAccountant,
+	}
+}
 
 type Task struct {
 	ID          uuid.UUID
@@ -18,7 +122,7 @@ type Task struct {
 	Description string
 	Reward      int64
 	Fee         int64
-	Status      string
+	Status      TaskStatus
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	CompletedAt pgtype.Timestamptz

@@ -49,7 +49,7 @@ SELECT t.id, t.author_id, t.assignee_id, t.description, t.reward, t.fee, t.statu
 FROM tasks t JOIN users u ON u.id = t.assignee_id
 WHERE ($1::uuid IS NULL OR t.assignee_id = $1)
   AND ($2::uuid IS NULL OR t.author_id = $2)
-  AND ($3::text IS NULL OR t.status = $3)
+  AND ($3::task_status IS NULL OR t.status = $3::task_status)
   AND ($4::timestamptz IS NULL
        OR (t.created_at, t.id) < ($4::timestamptz, $5::uuid))
 ORDER BY t.created_at DESC, t.id DESC
@@ -59,7 +59,7 @@ LIMIT $6
 type TaskListParams struct {
 	AssigneeID     uuid.NullUUID
 	AuthorID       uuid.NullUUID
-	Status         pgtype.Text
+	Status         NullTaskStatus
 	AfterCreatedAt pgtype.Timestamptz
 	AfterID        uuid.NullUUID
 	PageSize       int32
