@@ -67,7 +67,7 @@ func (s *Service) Serve(ctx context.Context) error {
 			Prefetch: s.cfg.MailsenderPrefetch,
 			Routes:   []broker.Route{broker.On(events.SendEmail, s.send)},
 			Verify:   s.cfg.TrustedKeysOf(events.Mailsender), // only dailyaccounting's send_email events are sent
-			Metrics:  s.Server.Registry(),
+			Metrics:  s.Registry(),
 		})
 	})
 	return g.Wait()

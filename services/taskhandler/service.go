@@ -78,7 +78,7 @@ func (s *Service) Serve(ctx context.Context) error {
 func (s *Service) Consume(ctx context.Context) error {
 	st := s.handler.store
 	if st.batch == nil {
-		st.batch = newBatcher(st, s.cfg.TaskhandlerBatch, s.cfg.EventTimeout, s.Server.Registry())
+		st.batch = newBatcher(st, s.cfg.TaskhandlerBatch, s.cfg.EventTimeout, s.Registry())
 	}
 	stop := make(chan struct{})
 	var appliers sync.WaitGroup
@@ -95,6 +95,6 @@ func (s *Service) Consume(ctx context.Context) error {
 		Prefetch: s.cfg.TaskhandlerPrefetch,
 		Routes:   s.handler.routes(),
 		Verify:   s.cfg.TrustedKeysOf(events.Taskhandler), // only the tasks API's events are applied
-		Metrics:  s.Server.Registry(),
+		Metrics:  s.Registry(),
 	})
 }

@@ -27,6 +27,8 @@ type price struct {
 
 // drawPrice is the price of a new task: fee and reward drawn uniformly from their
 // ranges, bounds included, when the task is created; they never change afterwards.
+//
+//nolint:gosec // G404: prices must be uniform, not secret: math/rand/v2's ChaCha8 is seeded from the OS and no caller steers it
 func drawPrice() price {
 	return price{
 		fee:    -int64(minFee + rand.IntN(maxFee-minFee+1)),

@@ -83,7 +83,7 @@ func TestAuthToTasksOverTLS(t *testing.T) {
 		return resp.StatusCode, out
 	}
 
-	authURL, tasksURL := "https://"+authSrv.HTTPAddr(), "https://"+api.Server.HTTPAddr()
+	authURL, tasksURL := "https://"+authSrv.HTTPAddr(), "https://"+api.HTTPAddr()
 	code, out := call("POST", authURL+"/v1/auth/register", "",
 		`{"name":"Tess Tls","email":"tess@example.com","role":"ROLE_WORKER","photo_hash":"tess-photo-hash"}`)
 	require.Equal(t, http.StatusOK, code, "%v", out)
@@ -100,7 +100,7 @@ func TestAuthToTasksOverTLS(t *testing.T) {
 	})
 
 	t.Run("gRPC over TLS", func(t *testing.T) {
-		conn, err := grpc.NewClient(api.Server.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(clientTLS)))
+		conn, err := grpc.NewClient(api.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(clientTLS)))
 		require.NoError(t, err)
 		defer conn.Close()
 		ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)
@@ -109,12 +109,12 @@ func TestAuthToTasksOverTLS(t *testing.T) {
 	})
 
 	t.Run("plaintext clients are refused", func(t *testing.T) {
-		resp, err := http.Get("http://" + api.Server.HTTPAddr() + "/v1/tasks")
+		resp, err := http.Get("http://" + api.HTTPAddr() + "/v1/tasks")
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode, "an HTTP request to an HTTPS server")
 
-		conn, err := grpc.NewClient(api.Server.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(api.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 		require.NoError(t, err)
 		defer conn.Close()
 		ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+token)

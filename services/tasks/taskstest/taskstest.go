@@ -94,7 +94,7 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatalf("build tasks API: %v", err)
 	}
 	servertest.Serve(t, api.Serve)
-	env.TasksHTTP = api.Server.HTTPAddr()
+	env.TasksHTTP = api.HTTPAddr()
 	env.TasksConn = servertest.Dial(t, api.Server)
 	env.Tasks = tasksv1.NewTaskServiceClient(env.TasksConn)
 	return env
