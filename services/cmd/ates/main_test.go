@@ -168,21 +168,24 @@ func TestMigrateCommands(t *testing.T) {
 	out := status()
 	require.Contains(t, out, "VERSION  FILE")
 	require.Contains(t, out, "00001_init.sql")
-	require.Regexp(t, `\n5 +00005_audit_log_entries_index\.sql +20\d\d-`, out)
-	require.Contains(t, out, "5 applied, 0 pending\n")
+	require.Regexp(t, `\n6 +00006_enums_and_names\.sql +20\d\d-`, out)
+	require.Contains(t, out, "6 applied, 0 pending\n")
 
 	_, _, err := execOut(t, "no\n", "migrate", "down")
 	require.ErrorContains(t, err, "not confirmed; nothing rolled back")
-	require.Contains(t, status(), "5 applied, 0 pending\n")
+	require.Contains(t, status(), "6 applied, 0 pending\n")
 
 	out, _, err = execOut(t, "yes\n", "migrate", "down")
 	require.NoError(t, err)
-	require.Contains(t, out, "Roll back migration 5 (00005_audit_log_entries_index.sql)?")
-	require.Contains(t, out, "rolled back 5 (00005_audit_log_entries_index.sql)\n")
+	require.Contains(t, out, "Roll back migration 6 (00006_enums_and_names.sql)?")
+	require.Contains(t, out, "rolled back 6 (00006_enums_and_names.sql)\n")
 	out = status()
-	require.Regexp(t, `\n5 +00005_audit_log_entries_index\.sql +pending\n`, out)
-	require.Contains(t, out, "4 applied, 1 pending\n")
+	require.Regexp(t, `\n6 +00006_enums_and_names\.sql +pending\n`, out)
+	require.Contains(t, out, "5 applied, 1 pending\n")
 
+	out, _, err = execOut(t, "", "migrate", "down", "--yes")
+	require.NoError(t, err)
+	require.Equal(t, "rolled back 5 (00005_audit_log_entries_index.sql)\n", out)
 	out, _, err = execOut(t, "", "migrate", "down", "--yes")
 	require.NoError(t, err)
 	require.Equal(t, "rolled back 4 (00004_read_models.sql)\n", out)
@@ -192,12 +195,12 @@ func TestMigrateCommands(t *testing.T) {
 
 	_, _, err = execOut(t, "", "migrate")
 	require.NoError(t, err)
-	require.Contains(t, status(), "5 applied, 0 pending\n")
+	require.Contains(t, status(), "6 applied, 0 pending\n")
 	_, _, err = execOut(t, "", "migrate", "down", "--yes")
 	require.NoError(t, err)
 	_, _, err = execOut(t, "", "migrate", "up")
 	require.NoError(t, err)
-	require.Contains(t, status(), "5 applied, 0 pending\n")
+	require.Contains(t, status(), "6 applied, 0 pending\n")
 }
 
 // serviceNames are the names of the services ates runs.
