@@ -11,8 +11,8 @@ import (
 
 	accountingv1 "github.com/ates/ates/gen/accounting/v1"
 	authv1 "github.com/ates/ates/gen/auth/v1"
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/internal/bizday"
+	"github.com/ates/ates/services/internal/ledgertest"
 )
 
 var days = [3]string{"2026-03-02", "2026-03-03", "2026-03-04"}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ates/ates/services/accounting/ledgertest"
+	"github.com/ates/ates/services/internal/ledgertest"
 )
 
 // BenchmarkReadsOfABusyDay reads an open day of 100 workers whose audit log holds 10,000

@@ -10,12 +10,12 @@ import (
 
 	accountingv1 "github.com/ates/ates/gen/accounting/v1"
 	"github.com/ates/ates/services/accounting"
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/ledgertest"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/internal/server/servertest"
 )

@@ -14,13 +14,13 @@ import (
 
 	analyticsv1 "github.com/ates/ates/gen/analytics/v1"
 	authv1 "github.com/ates/ates/gen/auth/v1"
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/analytics"
 	"github.com/ates/ates/services/auth/authtest"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/ledgertest"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/internal/server/servertest"
 )

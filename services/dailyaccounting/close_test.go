@@ -18,10 +18,10 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/bizday"
 	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/ledgertest"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/internal/pgutil"
 )

@@ -11,13 +11,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/config"
 	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/ledgertest"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/mailsender"
 	"github.com/ates/ates/services/mailsender/mailpittest"

@@ -11,11 +11,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	eventsv1 "github.com/ates/ates/gen/events/v1"
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/dailyaccounting"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/broker/brokertest"
 	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/ledgertest"
 	"github.com/ates/ates/services/internal/pgtest"
 )
 

@@ -8,8 +8,8 @@ import (
 	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/dailyaccounting"
+	"github.com/ates/ates/services/internal/ledgertest"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/sql/migrations"
 )

@@ -13,9 +13,9 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/internal/broker"
 	"github.com/ates/ates/services/internal/browsertest"
+	"github.com/ates/ates/services/internal/ledgertest"
 	"github.com/ates/ates/services/internal/pgtest"
 	"github.com/ates/ates/services/internal/systemtest"
 	"github.com/ates/ates/services/mailsender/mailpittest"

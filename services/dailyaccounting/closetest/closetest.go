@@ -12,8 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/internal/events"
+	"github.com/ates/ates/services/internal/ledgertest"
 )
 
 // Seed writes a day of workers workers and rows audit rows (rows/2 tasks, each charged

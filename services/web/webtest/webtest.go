@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/ates/ates/services/accounting"
-	"github.com/ates/ates/services/accounting/ledgertest"
 	"github.com/ates/ates/services/analytics"
 	"github.com/ates/ates/services/internal/app"
 	"github.com/ates/ates/services/internal/config"
+	"github.com/ates/ates/services/internal/ledgertest"
 	"github.com/ates/ates/services/internal/server/servertest"
 	"github.com/ates/ates/services/internal/systemtest"
 	"github.com/ates/ates/services/tasks/taskstest"
