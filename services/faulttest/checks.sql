@@ -74,7 +74,7 @@ WHERE c.kind = 'create' AND c.acknowledged
 -- name: lost_completes
 -- check: lost
 -- An acknowledged complete must leave its task complete.
-SELECT 'complete of task ' || c.key || ' was acknowledged, but the task is ' || coalesce(t.status, 'missing'), 1::bigint
+SELECT 'complete of task ' || c.key || ' was acknowledged, but the task is ' || coalesce(t.status::text, 'missing'), 1::bigint
 FROM (SELECT DISTINCT key FROM faulttest.calls WHERE kind = 'complete' AND acknowledged) c
 LEFT JOIN tasks t ON t.id = c.key::uuid
 WHERE t.status IS DISTINCT FROM 'complete';
